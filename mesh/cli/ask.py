@@ -1,0 +1,142 @@
+"""`mesh ask`, `mesh route`, `mesh experts`, `mesh session`, `mesh demo`: talking to a running mesh."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+import grpc
+
+from mesh.cli.common import orchestrator_address, rpc_error
+from mesh.client import MeshClient
+from mesh.proto.v1 import orchestrator_pb2
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ask = sub.add_parser("ask", help="ask the mesh a question")
+    ask.add_argument("text", help="the question")
+    ask.add_argument("--session", default="", help="continue this session")
+    ask.add_argument("--expert", action="append", default=[], help="skip routing: ask this expert")
+    ask.add_argument("--stream", action="store_true", help="print the answer as it streams")
+    _address(ask)
+    ask.set_defaults(func=cmd_ask)
+
+    route = sub.add_parser("route", help="explain which experts would answer, with scores")
+    route.add_argument("text")
+    route.add_argument("--session", default="")
+    _address(route)
+    route.set_defaults(func=cmd_route)
+
+    experts = sub.add_parser("experts", help="list experts: organization, runtime, replicas, status")
+    _address(experts)
+    experts.set_defaults(func=cmd_experts)
+
+    session = sub.add_parser("session", help="show a session's turns")
+    session.add_argument("session_id")
+    _address(session)
+    session.set_defaults(func=cmd_session)
+
+    demo = sub.add_parser("demo", help="ask the running demo mesh a handful of real questions")
+    _address(demo)
+    demo.set_defaults(func=cmd_demo)
+
+
+def _address(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", help="orchestrator host:port (default: the one `mesh up` started)")
+
+
+def _print_route(route: orchestrator_pb2.RouteDecision, top: int = 5) -> None:
+    print(f"route: {route.reason}")
+    for s in route.scores[:top]:
+        mark = "*" if s.expert in route.chosen else " "
+        print(f"  {mark} {s.expert:<24} {s.score:.3f}   nearest: {s.nearest_example[:60]!r}")
+
+
+def _print_answer(r: orchestrator_pb2.AskResponse) -> None:
+    experts = ", ".join(f"{p.expert} ({p.organization})" for p in r.parts) or "none"
+    print(f"answered by: {experts}")
+    print(textwrap.indent(r.answer, "  "))
+    _print_route(r.route, top=3)
+    t = r.timings
+    print(f"timings: route {t.route_ms:.1f} ms, experts {t.experts_ms:.1f} ms, "
+          f"total {t.total_ms:.1f} ms   session: {r.session_id}")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    address = orchestrator_address(args.address)
+    try:
+        with MeshClient(address) as client:
+            if args.stream:
+                for chunk in client.ask_stream(args.text, args.session, args.expert):
+                    if chunk.HasField("final"):
+                        print()
+                        _print_route(chunk.final.route, top=3)
+                        print(f"session: {chunk.final.session_id}")
+                    else:
+                        print(chunk.text_delta, end="", flush=True)
+            else:
+                _print_answer(client.ask(args.text, args.session, args.expert))
+    except grpc.RpcError as e:
+        return rpc_error(e, address)
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    address = orchestrator_address(args.address)
+    try:
+        with MeshClient(address) as client:
+            r = client.route(args.text, args.session)
+    except grpc.RpcError as e:
+        return rpc_error(e, address)
+    _print_route(r.route, top=len(r.route.scores))
+    decision = "out of scope" if r.route.out_of_scope else ", ".join(r.route.chosen)
+    print(f"decision: {decision}   threshold {r.route.threshold:.3f}   "
+          f"routing took {r.route_ms:.2f} ms")
+    return 0
+
+
+def cmd_experts(args: argparse.Namespace) -> int:
+    address = orchestrator_address(args.address)
+    try:
+        with MeshClient(address) as client:
+            rows = client.experts().experts
+    except grpc.RpcError as e:
+        return rpc_error(e, address)
+    header = f"{'EXPERT':<22} {'ORGANIZATION':<30} {'RUNTIME':<8} {'REPLICAS':>8}  STATUS"
+    print(header)
+    for e in rows:
+        print(f"{e.card.name:<22} {e.card.organization:<30} {e.card.runtime:<8} "
+              f"{e.replicas:>8}  {e.status}")
+    return 0
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    address = orchestrator_address(args.address)
+    try:
+        with MeshClient(address) as client:
+            s = client.session(args.session_id)
+    except grpc.RpcError as e:
+        return rpc_error(e, address)
+    for i, t in enumerate(s.turns, 1):
+        print(f"{i}. Q: {t.question}\n   A ({', '.join(t.experts) or 'no expert'}): "
+              f"{t.answer[:300]}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mesh.demo.questions import DEMO_QUESTIONS
+
+    address = orchestrator_address(args.address)
+    session = ""
+    try:
+        with MeshClient(address) as client:
+            for i, (question, _expected) in enumerate(DEMO_QUESTIONS, 1):
+                print(f"\n=== {i}. {question}")
+                r = client.ask(question, session_id=session)
+                session = r.session_id
+                _print_answer(r)
+    except grpc.RpcError as e:
+        return rpc_error(e, address)
+    print(f"\nAll {len(DEMO_QUESTIONS)} questions in one session: mesh session {session}")
+    print('Ask your own: mesh ask "..."     Stop the mesh: mesh down')
+    return 0

@@ -1,0 +1,171 @@
+"""`mesh up`, `mesh down` and `mesh orchestrator`: bringing a mesh up and down on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mesh.cli.common import DEMO_CONFIG, config_path, demo_artifacts_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    up = sub.add_parser("up", help="start Ray, deploy the experts, start the orchestrator")
+    up.add_argument("-c", "--config", help="mesh config YAML (default: the embedded demo mesh)")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="stop the orchestrator and the local Ray cluster")
+    down.set_defaults(func=cmd_down)
+
+    orch = sub.add_parser("orchestrator", help="run the orchestrator in the foreground")
+    orch.add_argument("-c", "--config", help="mesh config YAML (default: the embedded demo mesh)")
+    orch.add_argument("--port", type=int, help="override orchestrator.port")
+    orch.set_defaults(func=cmd_orchestrator)
+
+
+def _step(n: int, total: int, text: str) -> float:
+    print(f"[{n}/{total}] {text}", flush=True)
+    return time.monotonic()
+
+
+def _done(started: float) -> None:
+    print(f"      done in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from mesh.client import MeshClient
+    from mesh.config import load_config, load_manifests
+    from mesh.runstate import RunState, pid_alive
+
+    path = config_path(args.config)
+    config = load_config(path)
+    state = config.state_path()
+    running = RunState.load(state)
+    if running and pid_alive(running.orchestrator_pid):
+        print(f"mesh is already up (orchestrator at {running.orchestrator_address}); "
+              "`mesh down` stops it")
+        return 0
+    if path == DEMO_CONFIG:
+        from mesh.demo.build import build_demo
+
+        t = _step(1, 4, "building the bundled demo experts from public data (first run only)")
+        build_demo(demo_artifacts_dir(state))
+        _done(t)
+    manifests = load_manifests(config)
+
+    from mesh.serving import apps, cluster
+
+    started_ray = config.ray.address is None
+    if started_ray:
+        t = _step(2, 4, f"starting Ray on {config.ray.node_ip} (about 10 s)")
+        cluster.start_local_cluster(config.ray, Path("/tmp") / f"mesh-ray-{os.getuid()}")
+    else:
+        t = _step(2, 4, f"joining Ray at {config.ray.address}")
+    cluster.connect(config.ray)
+    cluster.start_serve()
+    _done(t)
+
+    t = _step(3, 4, f"deploying {len(manifests)} experts on Ray Serve (one application each)")
+    apps.deploy_experts(manifests, progress=lambda line: print(line, flush=True))
+    _done(t)
+
+    t = _step(4, 4, "starting the orchestrator")
+    logs = state / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_file = open(logs / "orchestrator.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesh.cli", "orchestrator", "--config", str(path)],
+        stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, env={**os.environ, **cluster._QUIET},
+    )
+    address = f"{config.orchestrator.host}:{config.orchestrator.port}"
+    RunState(str(path), cluster.address(config.ray), started_ray, proc.pid, address).save(state)
+    with MeshClient(address) as client:
+        deadline = time.monotonic() + 120
+        while not client.wait_healthy(2.0):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                print(f"mesh: the orchestrator did not start; see {logs / 'orchestrator.log'}:",
+                      file=sys.stderr)
+                print(_tail(logs / "orchestrator.log"), file=sys.stderr)
+                return 1
+    _done(t)
+    print(f"\nmesh is up: orchestrator on {address}, {len(manifests)} experts.")
+    print('  ask it:      mesh ask "is this breast tumour malignant? mean radius 17.9, '
+          'worst area 2019"')
+    print('  why:         mesh route "..."      experts: mesh experts')
+    print("  stop it:     mesh down")
+    return 0
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from mesh.runstate import RunState, pid_alive, state_dir
+    from mesh.serving import cluster
+
+    folder = state_dir()
+    running = RunState.load(folder)
+    if running is None:
+        print("mesh: nothing recorded as running (no run.json); stopping any local Ray anyway")
+        cluster.stop_local_cluster()
+        return 0
+    if pid_alive(running.orchestrator_pid):
+        print(f"stopping the orchestrator (pid {running.orchestrator_pid}) ...", flush=True)
+        os.kill(running.orchestrator_pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while pid_alive(running.orchestrator_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid_alive(running.orchestrator_pid):
+            os.kill(running.orchestrator_pid, signal.SIGKILL)
+    if running.started_ray:
+        print("stopping Ray ...", flush=True)
+        cluster.stop_local_cluster()
+    RunState.clear(folder)
+    print("mesh is down.")
+    return 0
+
+
+def cmd_orchestrator(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from mesh.config import load_config, load_manifests
+    from mesh.observability.logs import setup_logging
+    from mesh.orchestrator.server import run_until_signalled, serve_orchestrator
+    from mesh.orchestrator.service import Orchestrator
+    from mesh.orchestrator.sessions import SessionStore
+    from mesh.serving import cluster
+    from mesh.serving.handle_transport import ServeTransport
+
+    setup_logging()
+    path = config_path(args.config)
+    config = load_config(path)
+    if args.port is not None:
+        config = config.model_copy(
+            update={"orchestrator": config.orchestrator.model_copy(update={"port": args.port})}
+        )
+    if path == DEMO_CONFIG:
+        demo_artifacts_dir(config.state_path())
+    manifests = load_manifests(config)
+    cluster.connect(config.ray)
+
+    async def run() -> None:
+        sessions = SessionStore(config.state_path() / config.orchestrator.session_db)
+        transport = ServeTransport([m.name for m in manifests])
+        orchestrator = Orchestrator(manifests, transport, sessions, config.orchestrator,
+                                    config.router)
+        running = await serve_orchestrator(orchestrator)
+        print(f"orchestrator serving on {config.orchestrator.host}:{running.port}", flush=True)
+        await run_until_signalled(running)
+        sessions.close()
+
+    asyncio.run(run())
+    return 0

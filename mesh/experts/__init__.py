@@ -1,0 +1,27 @@
+"""Expert runtimes behind one interface (``Expert``); ``build_expert`` picks one per manifest."""
+
+from __future__ import annotations
+
+import importlib
+
+from mesh.config import ExpertManifest
+from mesh.errors import ModelLoadError
+from mesh.experts.base import Expert
+
+# runtime name -> "module:Class"; imported lazily so a CPU node never imports GPU stacks.
+RUNTIMES: dict[str, str] = {
+    "onnx": "mesh.experts.onnx:OnnxExpert",
+}
+
+__all__ = ["RUNTIMES", "Expert", "build_expert"]
+
+
+def build_expert(manifest: ExpertManifest) -> Expert:
+    """Construct (not load) the expert a manifest describes."""
+    target = RUNTIMES.get(manifest.runtime)
+    if target is None:
+        raise ModelLoadError(manifest.name, f"no runtime '{manifest.runtime}'; known: {sorted(RUNTIMES)}")
+    module_name, cls_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    expert: Expert = cls(manifest)
+    return expert

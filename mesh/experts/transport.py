@@ -1,0 +1,97 @@
+"""How the orchestrator reaches experts: one small interface, one class per way of reaching them.
+
+The service only sees ``ExpertTransport``; `mesh up` plugs in Ray Serve handles
+(``mesh.serving.handle_transport``), tests and single-process runs plug in ``LocalTransport``
+(the same expert code, loaded in this process), and federation adds remote nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from mesh.config import ExpertManifest
+from mesh.errors import ExpertDeadlineExceeded, ExpertNotFound
+from mesh.experts import Expert, build_expert
+from mesh.types import ExpertInput, ExpertOutput
+
+
+@dataclass(frozen=True)
+class ExpertState:
+    """What operators see of an expert: replicas running and a one-word status."""
+
+    replicas: int
+    status: str  # HEALTHY | DEPLOYING | UNHEALTHY | UNAVAILABLE
+
+
+class ExpertTransport(Protocol):
+    """Calls experts by name under a deadline; raises mesh errors, never transport ones."""
+
+    async def infer(self, expert: str, request: ExpertInput, timeout_s: float) -> ExpertOutput:
+        """One answer, or ExpertUnavailable / ExpertDeadlineExceeded / InvalidInput."""
+        ...
+
+    def infer_stream(
+        self, expert: str, request: ExpertInput, timeout_s: float
+    ) -> AsyncIterator[str]:
+        """Text pieces of one answer as they are produced."""
+        ...
+
+    async def states(self) -> dict[str, ExpertState]:
+        """Replicas and status of every expert this transport reaches."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class LocalTransport:
+    """Experts loaded in this process, run in worker threads (no Ray).
+
+    Used by tests of the orchestrator and by anything that wants the mesh's behaviour without a
+    cluster; it runs exactly the expert code a Serve replica runs.
+    """
+
+    def __init__(self, manifests: Sequence[ExpertManifest]) -> None:
+        self._experts: dict[str, Expert] = {}
+        for m in manifests:
+            expert = build_expert(m)
+            expert.load()
+            self._experts[m.name] = expert
+
+    def _get(self, name: str) -> Expert:
+        try:
+            return self._experts[name]
+        except KeyError:
+            raise ExpertNotFound(name, list(self._experts)) from None
+
+    async def infer(self, expert: str, request: ExpertInput, timeout_s: float) -> ExpertOutput:
+        target = self._get(expert)
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(target.infer, request), timeout_s)
+        except TimeoutError:
+            raise ExpertDeadlineExceeded(
+                f"expert '{expert}' did not answer within {timeout_s:.1f} s"
+            ) from None
+
+    async def infer_stream(
+        self, expert: str, request: ExpertInput, timeout_s: float
+    ) -> AsyncIterator[str]:
+        target = self._get(expert)
+        pieces = await asyncio.wait_for(
+            asyncio.to_thread(lambda: list(target.infer_stream(request))), timeout_s
+        )
+        for piece in pieces:
+            yield piece
+
+    async def states(self) -> dict[str, ExpertState]:
+        return {
+            name: ExpertState(1, "HEALTHY" if e.ready() else "UNHEALTHY")
+            for name, e in self._experts.items()
+        }
+
+    async def close(self) -> None:
+        return None

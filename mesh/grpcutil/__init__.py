@@ -1,0 +1,1 @@
+"""gRPC plumbing every mesh server shares: error mapping, health, reflection, start/stop."""

@@ -1,0 +1,242 @@
+"""The orchestrator's logic, free of gRPC: validate, route, dispatch, combine, remember.
+
+The servicer converts wire messages into these calls and back; tests and other transports
+drive this class directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mesh.config import ExpertManifest, OrchestratorConfig, RouterConfig
+from mesh.errors import ExpertNotFound, InputTooLarge, InvalidInput, MeshError
+from mesh.orchestrator.combine import NO_EXPERT, Part, combine
+from mesh.orchestrator.sessions import SessionRecord, SessionStore
+from mesh.experts.transport import ExpertState, ExpertTransport
+from mesh.router import ExpertScore, RouteDecision, Router
+from mesh.types import ExpertInput, ExpertOutput, TurnRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AskCommand:
+    """A question for the mesh, decoded from the wire."""
+
+    text: str = ""
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+    session_id: str = ""
+    experts: list[str] = field(default_factory=list)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Timings:
+    """Where the time of one request went, milliseconds."""
+
+    route_ms: float = 0.0
+    experts_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass
+class AskResult:
+    """The mesh's answer."""
+
+    answer: str
+    parts: list[Part]
+    route: RouteDecision
+    timings: Timings
+    session_id: str
+
+
+class Orchestrator:
+    """Routes each request to experts, calls them in parallel under its deadline, combines
+    their answers and records the turn in the session."""
+
+    def __init__(
+        self,
+        manifests: Sequence[ExpertManifest],
+        transport: ExpertTransport,
+        sessions: SessionStore,
+        config: OrchestratorConfig | None = None,
+        router_config: RouterConfig | None = None,
+        router: Router | None = None,
+    ) -> None:
+        self.config = config or OrchestratorConfig()
+        self.transport = transport
+        self.sessions = sessions
+        self.manifests = {m.name: m for m in manifests}
+        self.router = router or Router(router_config or RouterConfig())
+        self.router.set_experts(list(manifests))
+
+    # ---- validation -------------------------------------------------------------------------
+
+    def _validate(self, cmd: AskCommand) -> None:
+        size = len(cmd.text.encode("utf-8"))
+        if size > self.config.max_text_bytes:
+            raise InputTooLarge(
+                f"input.text is {size} bytes, over the limit of {self.config.max_text_bytes}; "
+                "shorten it, or raise orchestrator.max_text_bytes in the mesh config"
+            )
+        if not cmd.text.strip() and not cmd.tensors:
+            raise InvalidInput(
+                "input.text", "is empty; send a question (or tensors, naming the expert)"
+            )
+        for name in cmd.experts:
+            if name not in self.manifests:
+                raise ExpertNotFound(name, list(self.manifests))
+        if cmd.tensors and not cmd.text.strip() and not cmd.experts:
+            raise InvalidInput(
+                "experts", "a request with tensors and no text must name its expert in `experts`"
+            )
+
+    async def _history(self, session_id: str) -> list[TurnRecord]:
+        if not session_id:
+            return []
+        return await asyncio.to_thread(
+            self.sessions.recent_turns, session_id, self.config.history_turns
+        )
+
+    def _forced(self, experts: list[str]) -> RouteDecision:
+        scores = [ExpertScore(e, 1.0, "") for e in experts]
+        return RouteDecision(scores, list(experts), False, self.router.threshold,
+                             "experts named by the client")
+
+    # ---- the request path --------------------------------------------------------------------
+
+    async def _decide(self, cmd: AskCommand, history: list[TurnRecord]) -> tuple[RouteDecision, float]:
+        start = time.perf_counter()
+        if cmd.experts:
+            decision = self._forced(cmd.experts)
+        else:
+            decision = self.router.route(cmd.text, history)
+        return decision, (time.perf_counter() - start) * 1000
+
+    async def ask(self, cmd: AskCommand, timeout_s: float | None = None) -> AskResult:
+        """Answer one request; raises MeshError subclasses with their status codes."""
+        start = time.perf_counter()
+        deadline = start + (timeout_s or self.config.default_timeout_s)
+        self._validate(cmd)
+        history = await self._history(cmd.session_id)
+        decision, route_ms = await self._decide(cmd, history)
+        request = ExpertInput(cmd.text, cmd.tensors, history, cmd.parameters)
+        experts_start = time.perf_counter()
+        parts = await self._dispatch(decision, request, deadline)
+        experts_ms = (time.perf_counter() - experts_start) * 1000
+        answer = combine(parts) if parts else NO_EXPERT
+        session_id = await self._record(cmd, answer, [p.expert for p in parts])
+        timings = Timings(route_ms, experts_ms, (time.perf_counter() - start) * 1000)
+        return AskResult(answer, parts, decision, timings, session_id)
+
+    async def ask_stream(
+        self, cmd: AskCommand, timeout_s: float | None = None
+    ) -> AsyncIterator[tuple[str, str] | AskResult]:
+        """Yield ``(expert, text_delta)`` pieces as experts produce them, then the AskResult.
+
+        Experts stream one after another in route order, so each part reads whole.
+        """
+        start = time.perf_counter()
+        deadline = start + (timeout_s or self.config.default_timeout_s)
+        self._validate(cmd)
+        history = await self._history(cmd.session_id)
+        decision, route_ms = await self._decide(cmd, history)
+        request = ExpertInput(cmd.text, cmd.tensors, history, cmd.parameters)
+        experts_start = time.perf_counter()
+        parts: list[Part] = []
+        scores = {s.expert: s.score for s in decision.scores}
+        for name in decision.chosen:
+            part_start = time.perf_counter()
+            pieces: list[str] = []
+            remaining = max(deadline - time.perf_counter(), 0.001)
+            async for piece in self.transport.infer_stream(name, request, remaining):
+                pieces.append(piece)
+                yield (name, piece)
+            output = ExpertOutput(text="".join(pieces))
+            parts.append(Part(name, self._org(name), output, scores.get(name, 0.0),
+                              (time.perf_counter() - part_start) * 1000))
+        if not parts:
+            yield ("", NO_EXPERT)
+        experts_ms = (time.perf_counter() - experts_start) * 1000
+        answer = combine(parts) if parts else NO_EXPERT
+        session_id = await self._record(cmd, answer, [p.expert for p in parts])
+        timings = Timings(route_ms, experts_ms, (time.perf_counter() - start) * 1000)
+        yield AskResult(answer, parts, decision, timings, session_id)
+
+    def _org(self, expert: str) -> str:
+        m = self.manifests.get(expert)
+        return m.organization if m else ""
+
+    async def _dispatch(
+        self, decision: RouteDecision, request: ExpertInput, deadline: float
+    ) -> list[Part]:
+        if not decision.chosen:
+            return []
+        scores = {s.expert: s.score for s in decision.scores}
+
+        async def call(name: str) -> Part:
+            t0 = time.perf_counter()
+            remaining = max(deadline - t0, 0.001)
+            output = await self.transport.infer(name, request, remaining)
+            return Part(name, self._org(name), output, scores.get(name, 0.0),
+                        (time.perf_counter() - t0) * 1000)
+
+        results = await asyncio.gather(*(call(n) for n in decision.chosen), return_exceptions=True)
+        if not any(isinstance(r, Part) for r in results):
+            first = results[0]
+            assert isinstance(first, BaseException)
+            raise first
+        parts: list[Part] = []
+        for name, result in zip(decision.chosen, results, strict=True):
+            if isinstance(result, Part):
+                parts.append(result)
+                continue
+            # Some experts answered: keep their parts and say which one could not.
+            if not isinstance(result, MeshError):
+                log.error("expert %s failed", name, exc_info=result)
+            failed = ExpertOutput(text=f"(no answer: {_short(result)})",
+                                  metadata={"error": type(result).__name__})
+            parts.append(Part(name, self._org(name), failed, scores.get(name, 0.0), 0.0))
+        return parts
+
+    async def _record(self, cmd: AskCommand, answer: str, experts: list[str]) -> str:
+        def write() -> str:
+            session_id = cmd.session_id or self.sessions.create()
+            self.sessions.append(
+                session_id, TurnRecord(cmd.text, answer, tuple(experts), time.time())
+            )
+            return session_id
+
+        return await asyncio.to_thread(write)
+
+    # ---- the other calls ---------------------------------------------------------------------
+
+    async def route(self, text: str, session_id: str = "") -> tuple[RouteDecision, float]:
+        """Explain how a request would be routed, without calling experts."""
+        cmd = AskCommand(text=text, session_id=session_id)
+        self._validate(cmd)
+        history = await self._history(session_id)
+        return await self._decide(cmd, history)
+
+    async def list_experts(self) -> list[tuple[ExpertManifest, ExpertState]]:
+        """Every expert with its replicas and status."""
+        states = await self.transport.states()
+        missing = ExpertState(0, "UNAVAILABLE")
+        return [(m, states.get(name, missing)) for name, m in sorted(self.manifests.items())]
+
+    async def get_session(self, session_id: str) -> SessionRecord:
+        """A session's turns; raises SessionNotFound."""
+        if not session_id:
+            raise InvalidInput("session_id", "is empty; pass the id an Ask response returned")
+        return await asyncio.to_thread(self.sessions.get, session_id)
+
+
+def _short(err: BaseException, limit: int = 200) -> str:
+    text = str(err) if isinstance(err, MeshError) else "internal error"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

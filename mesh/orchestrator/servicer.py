@@ -1,0 +1,62 @@
+"""The Orchestrator gRPC servicer: decode, call the service, encode. Nothing else.
+
+Errors are not handled here: they propagate to ``mesh.grpcutil.errors.ErrorInterceptor``, the
+one place that turns them into status codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from mesh.orchestrator import convert
+from mesh.orchestrator.service import AskResult, Orchestrator
+from mesh.proto.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+
+SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
+
+
+def _timeout(context: grpc.aio.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return remaining if remaining is not None and remaining < 1e9 else None
+
+
+class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
+    """gRPC face of ``Orchestrator``."""
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self.orchestrator = orchestrator
+
+    async def Ask(  # noqa: N802 - gRPC method name
+        self, request: orchestrator_pb2.AskRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.AskResponse:
+        result = await self.orchestrator.ask(convert.ask_from_wire(request), _timeout(context))
+        return convert.result_to_wire(result)
+
+    async def AskStream(  # noqa: N802
+        self, request: orchestrator_pb2.AskRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[orchestrator_pb2.AskChunk]:
+        cmd = convert.ask_from_wire(request)
+        async for item in self.orchestrator.ask_stream(cmd, _timeout(context)):
+            if isinstance(item, AskResult):
+                yield orchestrator_pb2.AskChunk(final=convert.result_to_wire(item))
+            else:
+                expert, delta = item
+                yield orchestrator_pb2.AskChunk(expert=expert, text_delta=delta)
+
+    async def Route(  # noqa: N802
+        self, request: orchestrator_pb2.RouteRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.RouteResponse:
+        decision, ms = await self.orchestrator.route(request.input.text, request.session_id)
+        return orchestrator_pb2.RouteResponse(route=convert.route_to_wire(decision), route_ms=ms)
+
+    async def ListExperts(  # noqa: N802
+        self, request: orchestrator_pb2.ListExpertsRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.ListExpertsResponse:
+        return convert.experts_to_wire(await self.orchestrator.list_experts())
+
+    async def GetSession(  # noqa: N802
+        self, request: orchestrator_pb2.GetSessionRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.Session:
+        return convert.session_to_wire(await self.orchestrator.get_session(request.session_id))

@@ -1,0 +1,123 @@
+"""Conversations that survive restarts: SQLite in WAL mode, one file per hub.
+
+A turn is committed (fsync, ``synchronous=FULL``) before its answer goes back to the client, so
+nothing acknowledged is lost when the orchestrator dies. Calls are short and blocking; the async
+service runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mesh.errors import SessionNotFound
+from mesh.types import TurnRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    experts TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+"""
+
+
+@dataclass
+class SessionRecord:
+    """A session and its turns, oldest first."""
+
+    session_id: str
+    created_at: float
+    turns: list[TurnRecord] = field(default_factory=list)
+
+
+class SessionStore:
+    """Sessions in one SQLite file; safe to share between threads of one process.
+
+    Several processes may open the same file (WAL allows concurrent readers and one writer).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.commit()
+
+    def create(self) -> str:
+        """Start a new session; returns its id."""
+        session_id = uuid.uuid4().hex
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO sessions (id, created_at) VALUES (?, ?)", (session_id, time.time())
+            )
+        return session_id
+
+    def exists(self, session_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return row is not None
+
+    def recent_turns(self, session_id: str, limit: int) -> list[TurnRecord]:
+        """The last ``limit`` turns, oldest first; raises SessionNotFound."""
+        if not self.exists(session_id):
+            raise SessionNotFound(session_id)
+        if limit <= 0:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT question, answer, experts, created_at FROM turns WHERE session_id = ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (session_id, limit),
+            ).fetchall()
+        return [_turn(r) for r in reversed(rows)]
+
+    def get(self, session_id: str) -> SessionRecord:
+        """The whole session; raises SessionNotFound."""
+        with self._lock:
+            head = self._db.execute(
+                "SELECT created_at FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if head is None:
+                raise SessionNotFound(session_id)
+            rows = self._db.execute(
+                "SELECT question, answer, experts, created_at FROM turns WHERE session_id = ? "
+                "ORDER BY seq",
+                (session_id,),
+            ).fetchall()
+        return SessionRecord(session_id, head[0], [_turn(r) for r in rows])
+
+    def append(self, session_id: str, turn: TurnRecord) -> None:
+        """Record a finished turn durably (committed before this returns)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO turns (session_id, seq, question, answer, experts, created_at) "
+                "VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_id = ?), "
+                "?, ?, ?, ?)",
+                (session_id, session_id, turn.question, turn.answer, json.dumps(list(turn.experts)),
+                 turn.created_at or time.time()),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _turn(row: tuple[str, str, str, float]) -> TurnRecord:
+    return TurnRecord(row[0], row[1], tuple(json.loads(row[2])), row[3])

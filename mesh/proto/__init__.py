@@ -1,0 +1,1 @@
+"""Code generated from protos/mesh/v1 (see scripts/gen_protos.py)."""

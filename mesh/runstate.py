@@ -1,0 +1,51 @@
+"""What `mesh up` left running, recorded in ``<state_dir>/run.json`` for `mesh down`/`ask`."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+DEFAULT_STATE_DIR = "~/.mesh"
+
+
+def state_dir() -> Path:
+    """MESH_STATE_DIR, or ~/.mesh."""
+    return Path(os.path.expanduser(os.environ.get("MESH_STATE_DIR", DEFAULT_STATE_DIR)))
+
+
+@dataclass
+class RunState:
+    """A running mesh: its config, its Ray cluster, its orchestrator."""
+
+    config: str
+    ray_address: str
+    started_ray: bool
+    orchestrator_pid: int
+    orchestrator_address: str
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "run.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @staticmethod
+    def load(folder: Path) -> RunState | None:
+        path = folder / "run.json"
+        if not path.is_file():
+            return None
+        return RunState(**json.loads(path.read_text()))
+
+    @staticmethod
+    def clear(folder: Path) -> None:
+        (folder / "run.json").unlink(missing_ok=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,113 @@
+"""Ray Serve applications built from manifests: one application per expert, each with its own
+resources and autoscaling, so every expert scales (and fails) on its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mesh.config import ExpertManifest
+from mesh.errors import ExpertUnavailable
+from mesh.serving.replica import ExpertReplica
+
+Progress = Callable[[str], None]
+
+
+def actor_options(m: ExpertManifest) -> dict[str, Any]:
+    """Serve's ray_actor_options for a manifest's resources."""
+    r = m.resources
+    opts: dict[str, Any] = {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus}
+    if r.memory_mb:
+        opts["memory"] = r.memory_mb * 1024 * 1024
+    if r.accelerator_type:
+        opts["accelerator_type"] = r.accelerator_type
+    return opts
+
+
+def autoscaling_config(m: ExpertManifest) -> dict[str, Any]:
+    """Serve's autoscaling_config for a manifest (field names are Serve's own)."""
+    a = m.autoscaling
+    cfg: dict[str, Any] = {
+        "min_replicas": a.min_replicas,
+        "max_replicas": a.max_replicas,
+        "target_ongoing_requests": a.target_ongoing_requests,
+        "upscale_delay_s": a.upscale_delay_s,
+        "downscale_delay_s": a.downscale_delay_s,
+    }
+    if a.initial_replicas is not None:
+        cfg["initial_replicas"] = a.initial_replicas
+    return cfg
+
+
+def deployment_options(m: ExpertManifest) -> dict[str, Any]:
+    """Every option the expert's deployment is created with."""
+    return {
+        "name": m.name,
+        "ray_actor_options": actor_options(m),
+        "autoscaling_config": autoscaling_config(m),
+        "max_ongoing_requests": m.max_ongoing_requests,
+        "health_check_period_s": 10.0,
+        "health_check_timeout_s": 30.0,
+    }
+
+
+def expert_application(m: ExpertManifest) -> Any:
+    """The Serve application (a bound deployment) for one expert."""
+    from ray import serve
+
+    resolved = m.with_resolved_paths()
+    deployment = serve.deployment(ExpertReplica).options(**deployment_options(resolved))
+    return deployment.bind(resolved.model_dump(mode="json"))
+
+
+def deploy_experts(
+    manifests: Sequence[ExpertManifest], progress: Progress = print, timeout_s: float = 300.0
+) -> None:
+    """Deploy (or update) one application per expert and wait until all are RUNNING.
+
+    Applications are submitted together, so replicas start in parallel; progress reports each
+    expert as it becomes ready.
+    """
+    from ray import serve
+    from ray.serve.api import RunTarget
+
+    targets = [
+        RunTarget(target=expert_application(m), name=m.name, route_prefix=None) for m in manifests
+    ]
+    serve.run_many(targets, wait_for_applications_running=False)
+    wait_running([m.name for m in manifests], progress, timeout_s)
+
+
+def wait_running(names: Sequence[str], progress: Progress = print, timeout_s: float = 300.0) -> None:
+    """Poll Serve until every named application is RUNNING; raise with its message if one fails."""
+    from ray import serve
+    from ray.serve.schema import ApplicationStatus
+
+    pending = set(names)
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        apps = serve.status().applications
+        for name in sorted(pending):
+            app = apps.get(name)
+            if app is None:
+                continue
+            if app.status == ApplicationStatus.RUNNING:
+                pending.discard(name)
+                progress(f"  expert {name}: running")
+            elif app.status == ApplicationStatus.DEPLOY_FAILED:
+                raise ExpertUnavailable(f"expert '{name}' failed to deploy: {app.message}")
+        if pending and time.monotonic() > deadline:
+            raise ExpertUnavailable(
+                f"experts not running after {timeout_s:.0f} s: {sorted(pending)}"
+            )
+        if pending:
+            time.sleep(0.25)
+
+
+def delete_experts(names: Sequence[str]) -> None:
+    """Remove experts' applications (their replicas stop)."""
+    from ray import serve
+
+    for name in names:
+        serve.delete(name)

@@ -1,0 +1,36 @@
+"""Fixtures shared by every suite: the shared data folder, the built demo experts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    """The one setting for public data and schemas: MESH_SHARED_DIR, default ../shared."""
+    return Path(os.environ.get("MESH_SHARED_DIR", REPO.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """../shared (or MESH_SHARED_DIR); skips with the reason when it is absent."""
+    path = shared_dir()
+    if not (path / "data").is_dir():
+        pytest.skip(f"shared data not found at {path} (set MESH_SHARED_DIR to its folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled demo experts, built once per test session from public data."""
+    from mesh.demo.build import build_demo
+
+    cached = os.environ.get("MESH_TEST_ARTIFACTS")
+    out = Path(cached) if cached else tmp_path_factory.mktemp("demo-artifacts")
+    build_demo(out)
+    os.environ["MESH_DEMO_ARTIFACTS"] = str(out)
+    return out
