@@ -26,7 +26,7 @@ up: venv
 down:
 	$(BIN)/mesh down
 
-test: venv
+test: venv lint
 	scripts/netns-run $(BIN)/python -m pytest
 
 lint: venv

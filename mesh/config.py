@@ -224,7 +224,7 @@ class RouterConfig(_Strict):
 
     threshold: float | None = Field(None, ge=0, le=1)
     """Score below which a request is out of scope; None calibrates it from the manifests."""
-    multi_expert_margin: float = Field(0.08, ge=0, le=1)
+    multi_expert_margin: float = Field(0.03, ge=0, le=1)
     """Other experts within this margin of the best one also answer (compound requests)."""
     max_experts: int = Field(3, ge=1)
     """Most experts one request fans out to."""
@@ -297,7 +297,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(str(path), [("(file)", f"is not valid YAML: {e}", "fix the syntax")])
+        raise ConfigError(
+            str(path), [("(file)", f"is not valid YAML: {e}", "fix the syntax")]
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             str(path), [("(top level)", "must be a mapping of fields", "write `name: value` lines")]

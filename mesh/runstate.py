@@ -22,6 +22,7 @@ class RunState:
     config: str
     ray_address: str
     started_ray: bool
+    ray_temp_dir: str
     orchestrator_pid: int
     orchestrator_address: str
 

@@ -17,14 +17,14 @@ from mesh.errors import InvalidInput
 from mesh.proto.v1 import common_pb2, expert_pb2
 from mesh.types import TurnRecord
 
-_DTYPES: dict[int, np.dtype] = {
+_DTYPES: dict[common_pb2.DataType, np.dtype] = {
     common_pb2.DATA_TYPE_FLOAT32: np.dtype("<f4"),
     common_pb2.DATA_TYPE_FLOAT64: np.dtype("<f8"),
     common_pb2.DATA_TYPE_INT32: np.dtype("<i4"),
     common_pb2.DATA_TYPE_INT64: np.dtype("<i8"),
     common_pb2.DATA_TYPE_BOOL: np.dtype("?"),
 }
-_TO_WIRE: dict[str, int] = {
+_TO_WIRE: dict[str, common_pb2.DataType] = {
     "float32": common_pb2.DATA_TYPE_FLOAT32,
     "float64": common_pb2.DATA_TYPE_FLOAT64,
     "int32": common_pb2.DATA_TYPE_INT32,
@@ -95,7 +95,8 @@ def tensor_to_wire(name: str, array: np.ndarray) -> common_pb2.Tensor:
         wire = common_pb2.DATA_TYPE_FLOAT32
     little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     return common_pb2.Tensor(
-        name=name, dtype=wire, shape=list(arr.shape), raw_data=np.ascontiguousarray(little).tobytes()
+        name=name, dtype=wire, shape=list(arr.shape),
+        raw_data=np.ascontiguousarray(little).tobytes(),
     )
 
 

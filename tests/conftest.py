@@ -34,3 +34,33 @@ def demo_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_demo(out)
     os.environ["MESH_DEMO_ARTIFACTS"] = str(out)
     return out
+
+
+def _only_loopback() -> bool:
+    try:
+        return set(os.listdir("/sys/class/net")) <= {"lo"}
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def loopback_only_network() -> None:
+    """Tests that start Ray need a loopback-only network namespace (Ray binds every interface
+    and probes an outside address). `make test` provides one through scripts/netns-run."""
+    if _only_loopback():
+        return
+    if os.environ.get("MESH_NO_NETNS"):
+        pytest.skip("starts Ray, which needs a loopback-only network namespace; this user "
+                    "cannot create one (unshare -n was refused)")
+    pytest.skip("starts Ray, which must run in a loopback-only network namespace: run the suite "
+                "with `make test` (scripts/netns-run), or under `unshare -n`")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -1,4 +1,4 @@
-"""`mesh ask`, `mesh route`, `mesh experts`, `mesh session`, `mesh demo`: talking to a running mesh."""
+"""`mesh ask`, `route`, `experts`, `session`, `demo`: talking to a running mesh."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _address(route)
     route.set_defaults(func=cmd_route)
 
-    experts = sub.add_parser("experts", help="list experts: organization, runtime, replicas, status")
+    experts = sub.add_parser(
+        "experts", help="list experts with organization, runtime, replicas, status",
+    )
     _address(experts)
     experts.set_defaults(func=cmd_experts)
 
@@ -104,9 +106,9 @@ def cmd_experts(args: argparse.Namespace) -> int:
         return rpc_error(e, address)
     header = f"{'EXPERT':<22} {'ORGANIZATION':<30} {'RUNTIME':<8} {'REPLICAS':>8}  STATUS"
     print(header)
-    for e in rows:
-        print(f"{e.card.name:<22} {e.card.organization:<30} {e.card.runtime:<8} "
-              f"{e.replicas:>8}  {e.status}")
+    for row in rows:
+        print(f"{row.card.name:<22} {row.card.organization:<30} {row.card.runtime:<8} "
+              f"{row.replicas:>8}  {row.status}")
     return 0
 
 

@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop the orchestrator and the local Ray cluster")
+    down.add_argument("-c", "--config", help="the config `mesh up` was given (default: demo)")
     down.set_defaults(func=cmd_down)
 
     orch = sub.add_parser("orchestrator", help="run the orchestrator in the foreground")
@@ -59,12 +60,15 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from mesh.serving import apps, cluster
 
+    temp_dir = cluster.temp_dir_for(state)
     started_ray = config.ray.address is None
-    if started_ray:
-        t = _step(2, 4, f"starting Ray on {config.ray.node_ip} (about 10 s)")
-        cluster.start_local_cluster(config.ray, Path("/tmp") / f"mesh-ray-{os.getuid()}")
-    else:
+    if config.ray.address:
         t = _step(2, 4, f"joining Ray at {config.ray.address}")
+    elif cluster.cluster_reachable(config.ray):
+        t = _step(2, 4, f"Ray already runs at {cluster.address(config.ray)}; reusing it")
+    else:
+        t = _step(2, 4, f"starting Ray on {config.ray.node_ip} (about 10 s)")
+        cluster.start_local_cluster(config.ray, temp_dir)
     cluster.connect(config.ray)
     cluster.start_serve()
     _done(t)
@@ -83,7 +87,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         start_new_session=True, env={**os.environ, **cluster._QUIET},
     )
     address = f"{config.orchestrator.host}:{config.orchestrator.port}"
-    RunState(str(path), cluster.address(config.ray), started_ray, proc.pid, address).save(state)
+    RunState(str(path), cluster.address(config.ray), started_ray, str(temp_dir), proc.pid,
+             address).save(state)
     with MeshClient(address) as client:
         deadline = time.monotonic() + 120
         while not client.wait_healthy(2.0):
@@ -109,14 +114,16 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from mesh.runstate import RunState, pid_alive, state_dir
+    from mesh.config import load_config
+    from mesh.runstate import RunState, pid_alive
     from mesh.serving import cluster
 
-    folder = state_dir()
+    folder = load_config(config_path(args.config)).state_path()
     running = RunState.load(folder)
     if running is None:
-        print("mesh: nothing recorded as running (no run.json); stopping any local Ray anyway")
-        cluster.stop_local_cluster()
+        stopped = cluster.stop_local_cluster(cluster.temp_dir_for(folder))
+        print(f"mesh: nothing recorded as running in {folder}"
+              + (f"; stopped {stopped} leftover Ray processes" if stopped else ""))
         return 0
     if pid_alive(running.orchestrator_pid):
         print(f"stopping the orchestrator (pid {running.orchestrator_pid}) ...", flush=True)
@@ -128,7 +135,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             os.kill(running.orchestrator_pid, signal.SIGKILL)
     if running.started_ray:
         print("stopping Ray ...", flush=True)
-        cluster.stop_local_cluster()
+        cluster.stop_local_cluster(Path(running.ray_temp_dir))
     RunState.clear(folder)
     print("mesh is down.")
     return 0

@@ -57,7 +57,7 @@ def expert_application(m: ExpertManifest) -> Any:
     from ray import serve
 
     resolved = m.with_resolved_paths()
-    deployment = serve.deployment(ExpertReplica).options(**deployment_options(resolved))
+    deployment = serve.deployment(**deployment_options(resolved))(ExpertReplica)
     return deployment.bind(resolved.model_dump(mode="json"))
 
 
@@ -79,7 +79,9 @@ def deploy_experts(
     wait_running([m.name for m in manifests], progress, timeout_s)
 
 
-def wait_running(names: Sequence[str], progress: Progress = print, timeout_s: float = 300.0) -> None:
+def wait_running(
+    names: Sequence[str], progress: Progress = print, timeout_s: float = 300.0
+) -> None:
     """Poll Serve until every named application is RUNNING; raise with its message if one fails."""
     from ray import serve
     from ray.serve.schema import ApplicationStatus

@@ -9,10 +9,17 @@ experts through handles and serves clients over its own gRPC server.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from mesh.config import RayConfig
@@ -60,10 +67,59 @@ def start_local_cluster(cfg: RayConfig, temp_dir: Path) -> str:
     return address(cfg)
 
 
-def stop_local_cluster() -> None:
-    """Stop every Ray process this user started on this machine (``ray stop``)."""
-    subprocess.run([_ray_bin(), "stop", "--force"], env=ray_env(), capture_output=True,
-                   timeout=120, check=False)
+def temp_dir_for(state: Path) -> Path:
+    """Ray's temp folder for the mesh whose state lives in ``state``.
+
+    Short (Unix socket paths are limited to 107 bytes) and unique per state folder, so two meshes
+    on one machine never share, and `mesh down` can find exactly its own processes.
+    """
+    digest = hashlib.sha1(str(state.resolve()).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"mesh-ray-{digest}"
+
+
+def _processes_using(folder: Path) -> list[int]:
+    """PIDs whose command line names ``folder`` (Ray's daemons all take it as an argument)."""
+    marker = str(folder).encode() + b"/"
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def stop_local_cluster(temp_dir: Path, timeout_s: float = 20.0) -> int:
+    """Stop the Ray cluster started with ``temp_dir``, and only it; returns processes signalled.
+
+    `ray stop` would stop every Ray cluster of this user on the machine, so instead the cluster's
+    daemons are found by their temp folder (workers exit when their raylet goes).
+    """
+    pids = _processes_using(temp_dir)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout_s / 2
+        while time.monotonic() < deadline and _processes_using(temp_dir):
+            time.sleep(0.2)
+        pids = _processes_using(temp_dir)
+        if not pids:
+            break
+    return len(pids)
+
+
+def cluster_reachable(cfg: RayConfig, timeout_s: float = 1.0) -> bool:
+    """True when something listens on the cluster's GCS address."""
+    host, port = address(cfg).rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def connect(cfg: RayConfig) -> None:
@@ -76,7 +132,7 @@ def connect(cfg: RayConfig) -> None:
     ray.init(
         address=address(cfg),
         namespace=cfg.namespace,
-        logging_level="WARNING",
+        logging_level=logging.WARNING,
         log_to_driver=False,
         configure_logging=True,
     )

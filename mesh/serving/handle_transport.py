@@ -97,7 +97,10 @@ class ServeTransport:
             if app is None:
                 out[name] = ExpertState(0, "UNAVAILABLE")
                 continue
-            replicas = sum(d.replica_states.get("RUNNING", 0) for d in app.deployments.values())
+            replicas = sum(
+                count for d in app.deployments.values()
+                for state, count in d.replica_states.items() if str(state.value) == "RUNNING"
+            )
             word = {"RUNNING": "HEALTHY", "DEPLOYING": "DEPLOYING"}.get(str(app.status.value),
                                                                        "UNHEALTHY")
             out[name] = ExpertState(replicas, word)

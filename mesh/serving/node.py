@@ -56,7 +56,7 @@ class ExpertNodeServicer(expert_pb2_grpc.ExpertNodeServiceServicer):
             parameters=dict(request.parameters),
         )
 
-    async def Infer(  # noqa: N802 - gRPC method name
+    async def Infer(
         self, request: expert_pb2.InferRequest, context: grpc.aio.ServicerContext
     ) -> expert_pb2.InferResponse:
         decoded = self._decode(request)
@@ -66,7 +66,7 @@ class ExpertNodeServicer(expert_pb2_grpc.ExpertNodeServiceServicer):
         out = await self.transport.infer(request.expert, decoded, timeout)
         return _output_to_wire(request.expert, out, (time.perf_counter() - start) * 1000)
 
-    async def InferStream(  # noqa: N802
+    async def InferStream(
         self, request: expert_pb2.InferRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[expert_pb2.InferChunk]:
         decoded = self._decode(request)
@@ -81,7 +81,7 @@ class ExpertNodeServicer(expert_pb2_grpc.ExpertNodeServiceServicer):
                                 (time.perf_counter() - start) * 1000)
         yield expert_pb2.InferChunk(final=final)
 
-    async def Describe(  # noqa: N802
+    async def Describe(
         self, request: expert_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> expert_pb2.DescribeResponse:
         if request.expert and request.expert not in self.manifests:

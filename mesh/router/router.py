@@ -1,0 +1,186 @@
+"""The router: a request (and its conversation) → scores per expert → a decision.
+
+One embedding call (the request, plus its clauses when it is compound, in one batch) and one
+matrix product per request: ~4 ms median on one core. A second call happens only for an
+ambiguous follow-up (below). The expert set can change at any time without stopping requests
+or re-embedding unchanged experts.
+
+Conversation awareness (first, simple version): a follow-up such as "and what about the side
+effects?" often says nothing about its topic. When the request alone is ambiguous (best score
+below the threshold, or a near tie within ``multi_expert_margin``) and the previous turn was
+answered by an expert still available, the router scores the previous question and this request
+together. The previous expert is preferred when, in that context, it clears the threshold and
+
+* the request alone was out of scope (the context is the only evidence we have), or
+* it was among the near-tied experts and the context makes it a clear winner (ahead of the
+  runner-up by at least the margin).
+
+Otherwise the decision for the request alone stands, so a new, clear topic switches experts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mesh.config import ExpertManifest, RouterConfig
+from mesh.embedding import Embedder, shared_embedder
+from mesh.router.calibration import Calibration, calibrate
+from mesh.router.clauses import split_clauses
+from mesh.router.decision import (
+    ExpertScore,
+    RouteDecision,
+    clear_winner,
+    decide,
+    is_ambiguous,
+    rank,
+    snippet,
+)
+from mesh.router.index import ExampleIndex
+from mesh.types import TurnRecord
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything one request reads; replaced whole, so a request never sees half an update."""
+
+    index: ExampleIndex
+    calibration: Calibration
+
+
+class Router:
+    """Routes requests to experts by their manifests' descriptions and examples."""
+
+    def __init__(self, config: RouterConfig, embedder: Embedder | None = None) -> None:
+        self.config = config
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._update_lock = threading.Lock()
+        empty = ExampleIndex([])
+        self._state = _State(empty, calibrate(empty, config.threshold))
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder, loaded on first use (the process-wide shared one unless given)."""
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    self._embedder = shared_embedder()
+        return self._embedder
+
+    def set_experts(self, manifests: Sequence[ExpertManifest]) -> None:
+        """Replace the expert set; unchanged experts keep their vectors, nothing else waits.
+
+        Embedding happens outside any lock requests take: requests in flight finish on the old
+        index, the next ones see the new one. Concurrent updates are serialised so none is lost.
+        Raises ValueError for repeated expert names.
+        """
+        with self._update_lock:
+            index = ExampleIndex.build(manifests, self.embedder, previous=self._state.index)
+            self._state = _State(index, calibrate(index, self.config.threshold))
+
+    def expert_names(self) -> list[str]:
+        """Experts the router knows, in manifest order."""
+        return self._state.index.names
+
+    @property
+    def threshold(self) -> float:
+        """The out-of-scope threshold in force (configured or calibrated)."""
+        return self._state.calibration.threshold
+
+    @property
+    def calibration(self) -> Calibration:
+        """How the threshold was found; ``calibration.explain()`` says it in a sentence."""
+        return self._state.calibration
+
+    def route(
+        self,
+        text: str,
+        history: Sequence[TurnRecord] = (),
+        restrict_to: Sequence[str] | None = None,
+    ) -> RouteDecision:
+        """Decide which experts answer ``text``.
+
+        ``history`` is the conversation so far, oldest first (only the last turn is used).
+        ``restrict_to`` limits the candidates (e.g. to experts whose nodes are up); unknown names
+        are ignored, and the fallback expert is used only if it is allowed too.
+        """
+        state = self._state
+        cfg = self.config
+        threshold = state.calibration.threshold
+        fallback = cfg.fallback_expert
+        if fallback and restrict_to is not None and fallback not in restrict_to:
+            fallback = None
+        if not text.strip():
+            return RouteDecision(
+                [], [fallback] if fallback else [], True, threshold, "the request is empty"
+            )
+        scores, clause_winners = self._score(state, text, restrict_to)
+        decision = decide(
+            scores, threshold, cfg.multi_expert_margin, cfg.max_experts, fallback, clause_winners
+        )
+        follow = self._follow_up(state, text, decision, history, restrict_to)
+        return follow or decision
+
+    def _score(
+        self, state: _State, text: str, restrict_to: Sequence[str] | None
+    ) -> tuple[list[ExpertScore], list[ExpertScore]]:
+        """The request's scores per expert, and the clear winner of each of its clauses.
+
+        One model call embeds the request and its clauses together (see ``clauses.py``). The
+        ranking uses the whole request only (on CLINC150, ranking by the best clause cost a
+        point of accuracy); clauses only add experts to a compound decision.
+        """
+        if not len(state.index):
+            return [], []
+        clauses = split_clauses(text)
+        per_text = state.index.score_each(self.embedder.embed([text, *clauses]), restrict_to)
+        margin = self.config.multi_expert_margin
+        winners = [w for g in per_text[1:] if (w := clear_winner(g, margin)) is not None]
+        return rank(per_text[0]), winners
+
+    def _follow_up(
+        self,
+        state: _State,
+        text: str,
+        alone: RouteDecision,
+        history: Sequence[TurnRecord],
+        restrict_to: Sequence[str] | None,
+    ) -> RouteDecision | None:
+        """A decision that keeps the previous turn's expert, or None to keep ``alone``."""
+        margin, threshold = self.config.multi_expert_margin, alone.threshold
+        if not history or not is_ambiguous(alone.scores, threshold, margin):
+            return None
+        previous = history[-1]
+        allowed = set(restrict_to) if restrict_to is not None else None
+        candidates = [
+            e for e in previous.experts if e in state.index and (allowed is None or e in allowed)
+        ]
+        if not candidates or not previous.question.strip():
+            return None
+        expert = candidates[0]
+        if not alone.out_of_scope:
+            tied = {s.expert for s in alone.scores if alone.scores[0].score - s.score < margin}
+            if expert not in tied:
+                return None
+        context, _ = self._score(state, f"{previous.question}\n{text}", restrict_to)
+        mine = next((s for s in context if s.expert == expert), None)
+        if mine is None or mine.score < threshold:
+            return None
+        if not alone.out_of_scope:
+            runner_up = max((s.score for s in context if s.expert != expert), default=0.0)
+            if mine.score - runner_up < margin:
+                return None
+        alone_best = alone.scores[0] if alone.scores else None
+        alone_text = (
+            f"alone it was ambiguous (best '{alone_best.expert}' {alone_best.score:.2f})"
+            if alone_best
+            else "alone it matched nothing"
+        )
+        reason = (
+            f"follow-up to the previous turn answered by '{expert}': with the previous question "
+            f"'{snippet(previous.question)}' it scores {mine.score:.2f} ≥ threshold "
+            f"{threshold:.2f}; {alone_text}"
+        )
+        return RouteDecision(context, [expert], False, threshold, reason)
