@@ -18,13 +18,30 @@ becomes INTERNAL with a generic message (never a traceback on the wire).
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 
+def _rebuild(cls: type[MeshError], message: str, state: dict[str, Any]) -> MeshError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
 class MeshError(Exception):
-    """Base of every error the mesh raises on purpose."""
+    """Base of every error the mesh raises on purpose.
+
+    Picklable whatever a subclass's constructor takes: errors raised inside a Ray Serve replica
+    travel back to the orchestrator through Ray's serializer, and must arrive as themselves
+    (not as an UnserializableException) so the client gets the right status code.
+    """
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
 class ConfigError(MeshError):

@@ -25,7 +25,8 @@ def generate(out_dir: Path) -> list[Path]:
     """Run protoc on every .proto file and write the rewritten modules to ``out_dir``."""
     from grpc_tools import protoc  # dev dependency: only needed to regenerate
 
-    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "mesh" / "v1").glob("*.proto"))
+    sources = (PROTO_ROOT / "mesh" / "v1").glob("*.proto")
+    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in sources)
     with tempfile.TemporaryDirectory() as tmp:
         include = str(Path(protoc.__file__).parent / "_proto")
         args = ["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={tmp}",
@@ -40,7 +41,7 @@ def generate(out_dir: Path) -> list[Path]:
             dst.write_text(text)
             written.append(dst)
         init = out_dir / "__init__.py"
-        init.write_text('"""Generated from protos/mesh/v1 by scripts/gen_protos.py; do not edit."""\n')
+        init.write_text('"""Generated from protos/mesh/v1 by scripts/gen_protos.py."""\n')
         written.append(init)
     return written
 

@@ -20,7 +20,8 @@ def build_expert(manifest: ExpertManifest) -> Expert:
     """Construct (not load) the expert a manifest describes."""
     target = RUNTIMES.get(manifest.runtime)
     if target is None:
-        raise ModelLoadError(manifest.name, f"no runtime '{manifest.runtime}'; known: {sorted(RUNTIMES)}")
+        known = sorted(RUNTIMES)
+        raise ModelLoadError(manifest.name, f"no runtime '{manifest.runtime}'; known: {known}")
     module_name, cls_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     expert: Expert = cls(manifest)

@@ -40,6 +40,12 @@ from mesh.router.decision import (
 from mesh.router.index import ExampleIndex
 from mesh.types import TurnRecord
 
+# A clause adds an expert only when it clearly belongs to it: ahead of its runner-up by this
+# much. Short clauses ("a high temperature, what should I do?") otherwise drift to whichever
+# expert has the most generic examples; kept apart from multi_expert_margin, which governs
+# near-ties of the whole request.
+CLAUSE_MARGIN = 0.08
+
 
 @dataclass(frozen=True)
 class _State:
@@ -136,8 +142,7 @@ class Router:
             return [], []
         clauses = split_clauses(text)
         per_text = state.index.score_each(self.embedder.embed([text, *clauses]), restrict_to)
-        margin = self.config.multi_expert_margin
-        winners = [w for g in per_text[1:] if (w := clear_winner(g, margin)) is not None]
+        winners = [w for g in per_text[1:] if (w := clear_winner(g, CLAUSE_MARGIN)) is not None]
         return rank(per_text[0]), winners
 
     def _follow_up(

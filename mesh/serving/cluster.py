@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,11 +29,30 @@ _QUIET = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_SERVE_LOG_TO_STDERR": "0",
 }
+TOKEN_FILE = "ray_auth_token"
 
 
-def ray_env() -> dict[str, str]:
-    """Environment for Ray processes and drivers of the mesh."""
-    return {**os.environ, **_QUIET}
+def auth_env(cfg: RayConfig, state: Path) -> dict[str, str]:
+    """Token authentication for a local cluster: one secret per mesh, in its state folder.
+
+    Every process of the mesh (``ray start``, `mesh up`, the orchestrator) gets the same token
+    through RAY_AUTH_TOKEN_PATH. A joined cluster (``ray.address`` set) keeps whatever auth the
+    operator configured through Ray's own RAY_AUTH_* variables.
+    """
+    if cfg.address:
+        return {}
+    token = state / TOKEN_FILE
+    if not token.is_file():
+        state.mkdir(parents=True, exist_ok=True)
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+
+
+def ray_env(cfg: RayConfig, state: Path) -> dict[str, str]:
+    """Environment for Ray processes and drivers of the mesh whose state is in ``state``."""
+    return {**os.environ, **_QUIET, **auth_env(cfg, state)}
 
 
 def _ray_bin() -> str:
@@ -45,7 +65,7 @@ def address(cfg: RayConfig) -> str:
     return cfg.address or f"{cfg.node_ip}:{cfg.gcs_port}"
 
 
-def start_local_cluster(cfg: RayConfig, temp_dir: Path) -> str:
+def start_local_cluster(cfg: RayConfig, state: Path, temp_dir: Path) -> str:
     """Start a Ray head on this machine (``ray start --head``); returns its address."""
     temp_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -58,7 +78,8 @@ def start_local_cluster(cfg: RayConfig, temp_dir: Path) -> str:
     ]
     if cfg.num_cpus:
         cmd.append(f"--num-cpus={cfg.num_cpus}")
-    result = subprocess.run(cmd, env=ray_env(), capture_output=True, text=True, timeout=180)
+    result = subprocess.run(cmd, env=ray_env(cfg, state), capture_output=True, text=True,
+                            timeout=180)
     if result.returncode != 0:
         raise RuntimeError(
             f"`ray start` failed (exit {result.returncode}):\n{result.stdout[-2000:]}"
@@ -77,19 +98,43 @@ def temp_dir_for(state: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"mesh-ray-{digest}"
 
 
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process (from /proc/<pid>/stat)."""
+    out: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may hold spaces; the parent pid follows its closing ')'.
+        out[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return out
+
+
 def _processes_using(folder: Path) -> list[int]:
-    """PIDs whose command line names ``folder`` (Ray's daemons all take it as an argument)."""
+    """PIDs of the cluster started with ``folder``: its daemons (they take the folder as an
+    argument) and all their descendants (workers and agents rename themselves "ray::...")."""
     marker = str(folder).encode() + b"/"
-    pids = []
+    roots = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             if marker in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
+                roots.add(int(entry.name))
         except OSError:
             continue
-    return pids
+    parents = _parents()
+    found = set(roots)
+    grew = True
+    while grew:
+        children = {pid for pid, ppid in parents.items() if ppid in found} - found
+        grew = bool(children)
+        found |= children
+    found.discard(os.getpid())
+    return sorted(found)
 
 
 def stop_local_cluster(temp_dir: Path, timeout_s: float = 20.0) -> int:
@@ -122,13 +167,23 @@ def cluster_reachable(cfg: RayConfig, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def connect(cfg: RayConfig) -> None:
-    """Join the cluster as a driver (idempotent), quietly."""
+def connect(cfg: RayConfig, state: Path | None = None) -> None:
+    """Join the cluster as a driver (idempotent), quietly; with ``state``, with the token of
+    the local cluster `mesh up` started for that state folder."""
+    # Ray reads RAY_AUTH_* into its C++ config when first imported: set them before that,
+    # and refresh the config if something imported Ray earlier in this process.
+    already_imported = "ray" in sys.modules
+    os.environ.update(_QUIET)
+    if state is not None:
+        os.environ.update(auth_env(cfg, state))
     import ray
 
     if ray.is_initialized():
         return
-    os.environ.update(_QUIET)
+    if already_imported and state is not None:
+        from ray._raylet import Config  # type: ignore[attr-defined]
+
+        Config.initialize("")
     ray.init(
         address=address(cfg),
         namespace=cfg.namespace,

@@ -27,6 +27,11 @@ def _unwrap(exc: BaseException, expert: str) -> BaseException:
     return ExpertUnavailable(f"expert '{expert}' failed: {type(exc).__name__}")
 
 
+def _word(status: object) -> str:
+    """Serve's status enums arrive as enums or as their string values, depending on the path."""
+    return str(getattr(status, "value", status))
+
+
 class ServeTransport:
     """ExpertTransport over Ray Serve applications named after experts."""
 
@@ -99,9 +104,9 @@ class ServeTransport:
                 continue
             replicas = sum(
                 count for d in app.deployments.values()
-                for state, count in d.replica_states.items() if str(state.value) == "RUNNING"
+                for state, count in d.replica_states.items() if _word(state) == "RUNNING"
             )
-            word = {"RUNNING": "HEALTHY", "DEPLOYING": "DEPLOYING"}.get(str(app.status.value),
+            word = {"RUNNING": "HEALTHY", "DEPLOYING": "DEPLOYING"}.get(_word(app.status),
                                                                        "UNHEALTHY")
             out[name] = ExpertState(replicas, word)
         return out

@@ -158,7 +158,7 @@ def test_tensor_request_to_a_named_expert(
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    image = digits.data[digits.target == 3][0].reshape(1, 64).astype(np.float32)
+    image = digits.data[digits.target == 3][0].reshape(1, 8, 8).astype(np.float32)
     r = stub.Ask(ask(tensors=[tensor_to_wire("image", image)], experts=["digits"]), timeout=30)
     assert r.parts[0].expert == "digits"
     assert "3" in r.answer

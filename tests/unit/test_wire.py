@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mesh.errors import InvalidInput
+from mesh.errors import ConfigError, ExpertNotFound, InvalidInput, ModelLoadError
 from mesh.proto.v1 import common_pb2
 from mesh.wire import tensor_from_wire, tensor_to_wire, tensors_from_wire
 
@@ -51,3 +51,21 @@ def test_duplicate_names_rejected() -> None:
     t = tensor_to_wire("x", np.zeros(2, dtype=np.float32))
     with pytest.raises(InvalidInput, match="appears twice"):
         tensors_from_wire([t, t])
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        InvalidInput("input.tensors['x']", "bad shape"),
+        ExpertNotFound("x", ["a", "b"]),
+        ModelLoadError("m.onnx", "gone"),
+        ConfigError("f.yaml", [("a", "b", "c")]),
+    ],
+)
+def test_errors_survive_pickling(err: Exception) -> None:
+    """Errors cross Ray's serializer from replicas to the orchestrator as themselves."""
+    import pickle
+
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err) and str(back) == str(err)
+    assert back.__dict__ == err.__dict__

@@ -1,1 +1,1 @@
-"""Generated from protos/mesh/v1 by scripts/gen_protos.py; do not edit."""
+"""Generated from protos/mesh/v1 by scripts/gen_protos.py."""
