@@ -46,7 +46,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     config = load_config(path)
     state = config.state_path()
     running = RunState.load(state)
-    if running and pid_alive(running.orchestrator_pid):
+    if running and running.orchestrator_pid and pid_alive(running.orchestrator_pid):
         print(f"mesh is already up (orchestrator at {running.orchestrator_address}); "
               "`mesh down` stops it")
         return 0
@@ -68,8 +68,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         t = _step(2, 4, f"Ray already runs at {cluster.address(config.ray)}; reusing it")
     else:
         t = _step(2, 4, f"starting Ray on {config.ray.node_ip} (about 10 s)")
-        cluster.start_local_cluster(config.ray, temp_dir)
-    cluster.connect(config.ray)
+        # Recorded before anything else can fail, so `mesh down` can always clean up.
+        RunState(str(path), cluster.address(config.ray), True, str(temp_dir), 0, "").save(state)
+        cluster.start_local_cluster(config.ray, state, temp_dir)
+    cluster.connect(config.ray, state)
     cluster.start_serve()
     _done(t)
 
@@ -84,9 +86,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mesh.cli", "orchestrator", "--config", str(path)],
         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, env={**os.environ, **cluster._QUIET},
+        start_new_session=True, env=cluster.ray_env(config.ray, state),
     )
     address = f"{config.orchestrator.host}:{config.orchestrator.port}"
+    if running and running.started_ray:
+        started_ray = True  # reused a cluster an earlier `mesh up` started: still ours to stop
     RunState(str(path), cluster.address(config.ray), started_ray, str(temp_dir), proc.pid,
              address).save(state)
     with MeshClient(address) as client:
@@ -125,7 +129,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         print(f"mesh: nothing recorded as running in {folder}"
               + (f"; stopped {stopped} leftover Ray processes" if stopped else ""))
         return 0
-    if pid_alive(running.orchestrator_pid):
+    if running.orchestrator_pid and pid_alive(running.orchestrator_pid):
         print(f"stopping the orchestrator (pid {running.orchestrator_pid}) ...", flush=True)
         os.kill(running.orchestrator_pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
@@ -162,7 +166,7 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
     if path == DEMO_CONFIG:
         demo_artifacts_dir(config.state_path())
     manifests = load_manifests(config)
-    cluster.connect(config.ray)
+    cluster.connect(config.ray, config.state_path())
 
     async def run() -> None:
         sessions = SessionStore(config.state_path() / config.orchestrator.session_db)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from mesh.config import RayConfig
+from mesh.runstate import pid_alive
 
 _QUIET = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -137,24 +138,29 @@ def _processes_using(folder: Path) -> list[int]:
     return sorted(found)
 
 
-def stop_local_cluster(temp_dir: Path, timeout_s: float = 20.0) -> int:
-    """Stop the Ray cluster started with ``temp_dir``, and only it; returns processes signalled.
+def stop_local_cluster(temp_dir: Path, grace_s: float = 10.0) -> int:
+    """Stop the Ray cluster started with ``temp_dir``, and only it; returns processes stopped.
 
     `ray stop` would stop every Ray cluster of this user on the machine, so instead the cluster's
-    daemons are found by their temp folder (workers exit when their raylet goes).
+    processes are found by their temp folder and their parentage (see ``_processes_using``).
+    Everything found is remembered: an agent whose raylet died is reparented and no longer looks
+    like part of the cluster, yet must still go. SIGTERM first, SIGKILL after ``grace_s``.
     """
-    pids = _processes_using(temp_dir)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + timeout_s / 2
-        while time.monotonic() < deadline and _processes_using(temp_dir):
-            time.sleep(0.2)
-        pids = _processes_using(temp_dir)
-        if not pids:
+    targets = set(_processes_using(temp_dir))
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        targets |= set(_processes_using(temp_dir))
+        if not any(pid_alive(p) for p in targets):
             break
-    return len(pids)
+        time.sleep(0.2)
+    for pid in targets:
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return len(targets)
 
 
 def cluster_reachable(cfg: RayConfig, timeout_s: float = 1.0) -> bool:
@@ -177,6 +183,8 @@ def connect(cfg: RayConfig, state: Path | None = None) -> None:
     if state is not None:
         os.environ.update(auth_env(cfg, state))
     import ray
+
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
 
     if ray.is_initialized():
         return
