@@ -30,7 +30,7 @@ test: venv lint
 	scripts/netns-run $(BIN)/python -m pytest
 
 lint: venv
-	$(BIN)/ruff check mesh tests benchmarks scripts
+	$(BIN)/ruff check mesh tests scripts
 	$(BIN)/mypy
 
 protos: venv

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from mesh.config import ExpertManifest
+from mesh.experts.transport import ExpertState
 from mesh.orchestrator.combine import Part
 from mesh.orchestrator.service import AskCommand, AskResult
 from mesh.orchestrator.sessions import SessionRecord
-from mesh.experts.transport import ExpertState
 from mesh.proto.v1 import common_pb2, orchestrator_pb2
 from mesh.router import RouteDecision
 from mesh.wire import card_from_manifest, tensors_from_wire, tensors_to_wire, turns_to_wire

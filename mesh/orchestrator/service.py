@@ -16,9 +16,9 @@ import numpy as np
 
 from mesh.config import ExpertManifest, OrchestratorConfig, RouterConfig
 from mesh.errors import ExpertNotFound, InputTooLarge, InvalidInput, MeshError
+from mesh.experts.transport import ExpertState, ExpertTransport
 from mesh.orchestrator.combine import NO_EXPERT, Part, combine
 from mesh.orchestrator.sessions import SessionRecord, SessionStore
-from mesh.experts.transport import ExpertState, ExpertTransport
 from mesh.router import ExpertScore, RouteDecision, Router
 from mesh.types import ExpertInput, ExpertOutput, TurnRecord
 
@@ -111,7 +111,9 @@ class Orchestrator:
 
     # ---- the request path --------------------------------------------------------------------
 
-    async def _decide(self, cmd: AskCommand, history: list[TurnRecord]) -> tuple[RouteDecision, float]:
+    async def _decide(
+        self, cmd: AskCommand, history: list[TurnRecord]
+    ) -> tuple[RouteDecision, float]:
         start = time.perf_counter()
         if cmd.experts:
             decision = self._forced(cmd.experts)

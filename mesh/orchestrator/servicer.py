@@ -28,13 +28,13 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     def __init__(self, orchestrator: Orchestrator) -> None:
         self.orchestrator = orchestrator
 
-    async def Ask(  # noqa: N802 - gRPC method name
+    async def Ask(
         self, request: orchestrator_pb2.AskRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.AskResponse:
         result = await self.orchestrator.ask(convert.ask_from_wire(request), _timeout(context))
         return convert.result_to_wire(result)
 
-    async def AskStream(  # noqa: N802
+    async def AskStream(
         self, request: orchestrator_pb2.AskRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[orchestrator_pb2.AskChunk]:
         cmd = convert.ask_from_wire(request)
@@ -45,18 +45,18 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
                 expert, delta = item
                 yield orchestrator_pb2.AskChunk(expert=expert, text_delta=delta)
 
-    async def Route(  # noqa: N802
+    async def Route(
         self, request: orchestrator_pb2.RouteRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.RouteResponse:
         decision, ms = await self.orchestrator.route(request.input.text, request.session_id)
         return orchestrator_pb2.RouteResponse(route=convert.route_to_wire(decision), route_ms=ms)
 
-    async def ListExperts(  # noqa: N802
+    async def ListExperts(
         self, request: orchestrator_pb2.ListExpertsRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListExpertsResponse:
         return convert.experts_to_wire(await self.orchestrator.list_experts())
 
-    async def GetSession(  # noqa: N802
+    async def GetSession(
         self, request: orchestrator_pb2.GetSessionRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.Session:
         return convert.session_to_wire(await self.orchestrator.get_session(request.session_id))
