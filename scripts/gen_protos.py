@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 DEFAULT_OUT = ROOT / "mesh" / "proto" / "v1"
 _IMPORT = re.compile(r"^from mesh\.v1 import ", re.MULTILINE)
+# The module name protoc gives each message class: pickling (Ray, Serve's proxy) imports it.
+_MODULE = re.compile(r"'mesh\.v1\.(\w+_pb2)'")
 
 
 def generate(out_dir: Path) -> list[Path]:
@@ -37,6 +39,7 @@ def generate(out_dir: Path) -> list[Path]:
         written = []
         for src in sorted((Path(tmp) / "mesh" / "v1").iterdir()):
             text = _IMPORT.sub("from mesh.proto.v1 import ", src.read_text())
+            text = _MODULE.sub(r"'mesh.proto.v1.\1'", text)
             dst = out_dir / src.name
             dst.write_text(text)
             written.append(dst)

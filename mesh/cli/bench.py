@@ -13,10 +13,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     latency.add_argument("--requests", type=int, default=200, help="requests per measurement")
     latency.add_argument("--json", dest="json_out", help="write the figures to this JSON file")
+    latency.add_argument(
+        "--serve-env", action="append", default=[], metavar="KEY=VALUE",
+        help="environment for the bench's Ray cluster, e.g. RAY_SERVE_THROUGHPUT_OPTIMIZED=1",
+    )
     latency.set_defaults(func=cmd_latency)
 
 
 def cmd_latency(args: argparse.Namespace) -> int:
-    from mesh.bench.latency import run_latency_bench
+    import sys
 
-    return run_latency_bench(args.requests, args.json_out)
+    from mesh.bench.latency import parse_env, run_latency_bench
+
+    try:
+        env = parse_env(args.serve_env)
+    except ValueError as e:
+        print(f"mesh bench latency: {e}", file=sys.stderr)
+        return 2
+    return run_latency_bench(args.requests, args.json_out, env)

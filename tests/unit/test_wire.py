@@ -69,3 +69,13 @@ def test_errors_survive_pickling(err: Exception) -> None:
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is type(err) and str(back) == str(err)
     assert back.__dict__ == err.__dict__
+
+
+def test_wire_messages_pickle() -> None:
+    """Serve's gRPC proxy pickles messages to its replicas: the generated module must import."""
+    import pickle
+
+    from mesh.proto.v1 import orchestrator_pb2
+
+    req = orchestrator_pb2.AskRequest(input=common_pb2.Content(text="hi"), session_id="s")
+    assert pickle.loads(pickle.dumps(req)) == req
