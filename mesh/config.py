@@ -346,3 +346,23 @@ def load_manifests(config: MeshConfig) -> list[ExpertManifest]:
         seen[m.name] = p
         manifests.append(m)
     return manifests
+
+
+def check_model_files(manifest: ExpertManifest) -> None:
+    """Refuse a manifest whose model files are missing, before anything is deployed.
+
+    Loading a manifest does not need its files (a hub routes to experts it does not host);
+    deploying one does, and a missing file found here is one clear error instead of replicas
+    failing to start on Ray Serve.
+    """
+    problems = []
+    for field, relative in (("model.path", manifest.model.path),
+                            ("model.sidecar", manifest.model.sidecar)):
+        if relative and not manifest.resolve(relative).is_file():
+            unset = [v for v in re.findall(r"\$\{?(\w+)", relative) if v not in os.environ]
+            fix = (f"set {', '.join(unset)}" if unset
+                   else "build the model first, or correct the path")
+            problems.append((field, f"file {manifest.resolve(relative)} does not exist", fix))
+    if problems:
+        where = manifest.source_dir or "?"
+        raise ConfigError(f"manifest of expert '{manifest.name}' (in {where})", problems)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from mesh.cli import ask, bench, lifecycle
-from mesh.errors import ConfigError
+from mesh.errors import ConfigError, MeshError
 
 COMMANDS = [lifecycle, ask, bench]
 
@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"mesh: configuration error\n{e}", file=sys.stderr)
         return 2
+    except MeshError as e:
+        print(f"mesh: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code

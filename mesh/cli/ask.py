@@ -7,7 +7,7 @@ import textwrap
 
 import grpc
 
-from mesh.cli.common import orchestrator_address, rpc_error
+from mesh.cli.common import mesh_command, orchestrator_address, rpc_error
 from mesh.client import MeshClient
 from mesh.proto.v1 import orchestrator_pb2
 
@@ -139,6 +139,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 _print_answer(r)
     except grpc.RpcError as e:
         return rpc_error(e, address)
-    print(f"\nAll {len(DEMO_QUESTIONS)} questions in one session: mesh session {session}")
-    print('Ask your own: mesh ask "..."     Stop the mesh: mesh down')
+    cmd = mesh_command()
+    print(f"\nAll {len(DEMO_QUESTIONS)} questions in one session: {cmd} session {session}")
+    print(f'Ask your own: {cmd} ask "..." [--session {session}]     Stop the mesh: {cmd} down')
     return 0

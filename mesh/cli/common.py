@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,6 +12,21 @@ import grpc
 from mesh.client import DEFAULT_ADDRESS
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "mesh.yaml"
+
+
+def mesh_command() -> str:
+    """How the user can type this command: `mesh` when it is on PATH, else its path."""
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("mesh")
+    if on_path and (here is None or Path(on_path).resolve() == here):
+        return "mesh"
+    installed = Path(sys.executable).with_name("mesh")
+    if installed.exists():
+        try:
+            return str(installed.relative_to(Path.cwd()))
+        except ValueError:
+            return str(installed)
+    return "mesh"
 
 
 def config_path(given: str | None) -> Path:

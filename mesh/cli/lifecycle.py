@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from mesh.cli.common import DEMO_CONFIG, config_path, demo_artifacts_dir
+from mesh.cli.common import DEMO_CONFIG, config_path, demo_artifacts_dir, mesh_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def _done(started: float) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from mesh.client import MeshClient
-    from mesh.config import load_config, load_manifests
+    from mesh.config import check_model_files, load_config, load_manifests
     from mesh.runstate import RunState, pid_alive
 
     path = config_path(args.config)
@@ -57,6 +57,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         build_demo(demo_artifacts_dir(state))
         _done(t)
     manifests = load_manifests(config)
+    for manifest in manifests:
+        check_model_files(manifest)
 
     from mesh.serving import apps, cluster
 
@@ -102,11 +104,12 @@ def cmd_up(args: argparse.Namespace) -> int:
                 print(_tail(logs / "orchestrator.log"), file=sys.stderr)
                 return 1
     _done(t)
+    cmd = mesh_command()
     print(f"\nmesh is up: orchestrator on {address}, {len(manifests)} experts.")
-    print('  ask it:      mesh ask "is this breast tumour malignant? mean radius 17.9, '
+    print(f'  ask it:      {cmd} ask "is this breast tumour malignant? mean radius 17.9, '
           'worst area 2019"')
-    print('  why:         mesh route "..."      experts: mesh experts')
-    print("  stop it:     mesh down")
+    print(f'  why:         {cmd} route "..."      experts: {cmd} experts')
+    print(f"  stop it:     {cmd} down")
     return 0
 
 

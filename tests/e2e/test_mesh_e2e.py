@@ -144,6 +144,20 @@ def test_bad_input_keeps_its_status_through_serve(
     assert ok.parts[0].expert == "python-docs"
 
 
+def test_stream_through_serve_ends_with_the_whole_answer(mesh: Mesh) -> None:
+    stub = mesh.stub()
+    chunks = list(stub.AskStream(ask("What does the python yield statement do?"), timeout=60))
+    final = chunks[-1].final
+    assert [p.expert for p in final.parts] == ["python-docs"]
+    pieces = [c for c in chunks[:-1] if c.text_delta]
+    assert pieces and all(c.expert == "python-docs" for c in pieces)
+    assert "".join(c.text_delta for c in pieces) == final.parts[0].output.text
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.AskStream(ask(tensors=[tensor_to_wire("image", np.zeros((1, 9), np.float32))],
+                                experts=["digits"]), timeout=60))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_cli_ask_route_experts(mesh: Mesh) -> None:
     experts = mesh.cli("experts", "--address", mesh.address, timeout=60)
     assert experts.returncode == 0, experts.stderr

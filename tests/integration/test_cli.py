@@ -44,3 +44,13 @@ def test_ask_without_a_running_mesh_says_how_to_start_one() -> None:
     out = mesh("ask", "hello", "--address", f"127.0.0.1:{free_port()}")
     assert out.returncode == 1
     assert "mesh up" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_up_refuses_missing_model_files_before_starting_anything(tmp_path: Path) -> None:
+    config = tmp_path / "mesh.yaml"
+    config.write_text(f"experts: [{BAD / 'good_expert.yaml'}]\nstate_dir: {tmp_path}\n")
+    out = mesh("up", "-c", str(config))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "field 'model.path'" in out.stderr and "rust.onnx does not exist" in out.stderr
+    assert "wheat-rust" in out.stderr
+    assert not (tmp_path / "run.json").exists()
