@@ -15,10 +15,8 @@ import numpy as np
 from mesh.demo.common import (
     SPLIT_SEED,
     TEST_SIZE,
-    export_sklearn,
     feature_range,
-    finish_model,
-    write_sidecar,
+    save_sklearn_expert,
 )
 from mesh.experts.onnx.sidecar import DataInfo, FeatureInfo, TabularSidecar
 
@@ -96,8 +94,7 @@ def build(out: Path) -> list[Path]:
             n_test=len(y_te),
         ),
     )
-    onx = export_sklearn(model, x.shape[1])
-    finish_model(onx, out / MODEL, "Breast mass malignant/benign from 30 nucleus measurements",
-                 {"mesh.sidecar": SIDECAR})
-    write_sidecar(out / SIDECAR, sidecar)
-    return [out / MODEL, out / SIDECAR]
+    return save_sklearn_expert(
+        model, x.shape[1], out, MODEL, SIDECAR,
+        "Breast mass malignant/benign from 30 nucleus measurements", sidecar,
+    )

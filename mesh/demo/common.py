@@ -86,3 +86,17 @@ def feature_range(column: np.ndarray) -> dict[str, float]:
         "min": round(float(column.min()), 4),
         "max": round(float(column.max()), 4),
     }
+
+
+def save_sklearn_expert(
+    model: Any, n_features: int, out: Path, model_file: str, sidecar_file: str, doc: str,
+    sidecar: BaseModel,
+) -> list[Path]:
+    """Export a fitted scikit-learn model and write it with its sidecar; returns both paths.
+
+    The model's metadata names its sidecar, so the pair can be checked to belong together.
+    """
+    onx = export_sklearn(model, n_features)
+    finish_model(onx, out / model_file, doc, {"mesh.sidecar": sidecar_file})
+    write_sidecar(out / sidecar_file, sidecar)
+    return [out / model_file, out / sidecar_file]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mesh.demo.common import SPLIT_SEED, TEST_SIZE, export_sklearn, finish_model, write_sidecar
+from mesh.demo.common import SPLIT_SEED, TEST_SIZE, save_sklearn_expert
 from mesh.experts.onnx.sidecar import DataInfo, FeatureInfo, TabularSidecar, TargetInfo
 
 MODEL = "crop_yield.onnx"
@@ -93,8 +93,7 @@ def build(out: Path) -> list[Path]:
             n_test=len(y_te),
         ),
     )
-    onx = export_sklearn(model, x.shape[1])
-    finish_model(onx, out / MODEL, "Barley yield (bushels/acre) from variety, site, year codes",
-                 {"mesh.sidecar": SIDECAR})
-    write_sidecar(out / SIDECAR, sidecar)
-    return [out / MODEL, out / SIDECAR]
+    return save_sklearn_expert(
+        model, x.shape[1], out, MODEL, SIDECAR,
+        "Barley yield (bushels/acre) from variety, site, year codes", sidecar,
+    )

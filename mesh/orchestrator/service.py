@@ -56,6 +56,18 @@ class AskResult:
     session_id: str
 
 
+@dataclass
+class _Turn:
+    """A request between routing and its answer."""
+
+    start: float
+    deadline: float
+    decision: RouteDecision
+    route_ms: float
+    request: ExpertInput
+    experts_start: float
+
+
 class Orchestrator:
     """Routes each request to experts, calls them in parallel under its deadline, combines
     their answers and records the turn in the session."""
@@ -123,21 +135,30 @@ class Orchestrator:
             decision = await asyncio.to_thread(self.router.route, cmd.text, history)
         return decision, (time.perf_counter() - start) * 1000
 
-    async def ask(self, cmd: AskCommand, timeout_s: float | None = None) -> AskResult:
-        """Answer one request; raises MeshError subclasses with their status codes."""
+    async def _begin(self, cmd: AskCommand, timeout_s: float | None) -> _Turn:
+        """Everything before the experts are called: validate, read history, route."""
         start = time.perf_counter()
         deadline = start + (timeout_s or self.config.default_timeout_s)
         self._validate(cmd)
         history = await self._history(cmd.session_id)
         decision, route_ms = await self._decide(cmd, history)
         request = ExpertInput(cmd.text, cmd.tensors, history, cmd.parameters)
-        experts_start = time.perf_counter()
-        parts = await self._dispatch(decision, request, deadline)
-        experts_ms = (time.perf_counter() - experts_start) * 1000
+        return _Turn(start, deadline, decision, route_ms, request, time.perf_counter())
+
+    async def _finish(self, cmd: AskCommand, turn: _Turn, parts: list[Part]) -> AskResult:
+        """Everything after: combine, record the turn durably, report timings."""
+        experts_ms = (time.perf_counter() - turn.experts_start) * 1000
         answer = combine(parts) if parts else NO_EXPERT
         session_id = await self._record(cmd, answer, [p.expert for p in parts])
-        timings = Timings(route_ms, experts_ms, (time.perf_counter() - start) * 1000)
-        return AskResult(answer, parts, decision, timings, session_id)
+        total_ms = (time.perf_counter() - turn.start) * 1000
+        timings = Timings(turn.route_ms, experts_ms, total_ms)
+        return AskResult(answer, parts, turn.decision, timings, session_id)
+
+    async def ask(self, cmd: AskCommand, timeout_s: float | None = None) -> AskResult:
+        """Answer one request; raises MeshError subclasses with their status codes."""
+        turn = await self._begin(cmd, timeout_s)
+        parts = await self._dispatch(turn.decision, turn.request, turn.deadline)
+        return await self._finish(cmd, turn, parts)
 
     async def ask_stream(
         self, cmd: AskCommand, timeout_s: float | None = None
@@ -146,20 +167,14 @@ class Orchestrator:
 
         Experts stream one after another in route order, so each part reads whole.
         """
-        start = time.perf_counter()
-        deadline = start + (timeout_s or self.config.default_timeout_s)
-        self._validate(cmd)
-        history = await self._history(cmd.session_id)
-        decision, route_ms = await self._decide(cmd, history)
-        request = ExpertInput(cmd.text, cmd.tensors, history, cmd.parameters)
-        experts_start = time.perf_counter()
+        turn = await self._begin(cmd, timeout_s)
         parts: list[Part] = []
-        scores = {s.expert: s.score for s in decision.scores}
-        for name in decision.chosen:
+        scores = {s.expert: s.score for s in turn.decision.scores}
+        for name in turn.decision.chosen:
             part_start = time.perf_counter()
             pieces: list[str] = []
-            remaining = max(deadline - time.perf_counter(), 0.001)
-            async for piece in self.transport.infer_stream(name, request, remaining):
+            remaining = max(turn.deadline - time.perf_counter(), 0.001)
+            async for piece in self.transport.infer_stream(name, turn.request, remaining):
                 pieces.append(piece)
                 yield (name, piece)
             output = ExpertOutput(text="".join(pieces))
@@ -167,11 +182,7 @@ class Orchestrator:
                               (time.perf_counter() - part_start) * 1000))
         if not parts:
             yield ("", NO_EXPERT)
-        experts_ms = (time.perf_counter() - experts_start) * 1000
-        answer = combine(parts) if parts else NO_EXPERT
-        session_id = await self._record(cmd, answer, [p.expert for p in parts])
-        timings = Timings(route_ms, experts_ms, (time.perf_counter() - start) * 1000)
-        yield AskResult(answer, parts, decision, timings, session_id)
+        yield await self._finish(cmd, turn, parts)
 
     def _org(self, expert: str) -> str:
         m = self.manifests.get(expert)
