@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -307,24 +307,26 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_manifest(path: str | Path) -> ExpertManifest:
-    """Load one expert manifest; raises ConfigError naming the file, field and fix."""
+_Loaded = TypeVar("_Loaded", ExpertManifest, MeshConfig)
+
+
+def _load(path: str | Path, model: type[_Loaded]) -> _Loaded:
     path = Path(path)
     data = _read_yaml(path)
     try:
-        return ExpertManifest(**data, source_dir=path.resolve().parent)
+        return model(**data, source_dir=path.resolve().parent)
     except ValidationError as e:
         raise ConfigError(str(path), _problems(e)) from None
+
+
+def load_manifest(path: str | Path) -> ExpertManifest:
+    """Load one expert manifest; raises ConfigError naming the file, field and fix."""
+    return _load(path, ExpertManifest)
 
 
 def load_config(path: str | Path) -> MeshConfig:
     """Load the mesh config; raises ConfigError naming the file, field and fix."""
-    path = Path(path)
-    data = _read_yaml(path)
-    try:
-        return MeshConfig(**data, source_dir=path.resolve().parent)
-    except ValidationError as e:
-        raise ConfigError(str(path), _problems(e)) from None
+    return _load(path, MeshConfig)
 
 
 def load_manifests(config: MeshConfig) -> list[ExpertManifest]:

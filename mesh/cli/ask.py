@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 
 from mesh.cli.common import mesh_command, orchestrator_address, rpc_error
 from mesh.client import MeshClient
 from mesh.proto.v1 import orchestrator_pb2
+
+T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,13 +87,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_route(args: argparse.Namespace) -> int:
+def _call(args: argparse.Namespace, call: Callable[[MeshClient], T]) -> T | int:
+    """Run one call against the orchestrator; a gRPC error becomes a line and exit code 1."""
     address = orchestrator_address(args.address)
     try:
         with MeshClient(address) as client:
-            r = client.route(args.text, args.session)
+            return call(client)
     except grpc.RpcError as e:
         return rpc_error(e, address)
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    r = _call(args, lambda c: c.route(args.text, args.session))
+    if isinstance(r, int):
+        return r
     _print_route(r.route, top=len(r.route.scores))
     decision = "out of scope" if r.route.out_of_scope else ", ".join(r.route.chosen)
     print(f"decision: {decision}   threshold {r.route.threshold:.3f}   "
@@ -98,27 +109,21 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_experts(args: argparse.Namespace) -> int:
-    address = orchestrator_address(args.address)
-    try:
-        with MeshClient(address) as client:
-            rows = client.experts().experts
-    except grpc.RpcError as e:
-        return rpc_error(e, address)
+    listed = _call(args, lambda c: c.experts())
+    if isinstance(listed, int):
+        return listed
     header = f"{'EXPERT':<22} {'ORGANIZATION':<30} {'RUNTIME':<8} {'REPLICAS':>8}  STATUS"
     print(header)
-    for row in rows:
+    for row in listed.experts:
         print(f"{row.card.name:<22} {row.card.organization:<30} {row.card.runtime:<8} "
               f"{row.replicas:>8}  {row.status}")
     return 0
 
 
 def cmd_session(args: argparse.Namespace) -> int:
-    address = orchestrator_address(args.address)
-    try:
-        with MeshClient(address) as client:
-            s = client.session(args.session_id)
-    except grpc.RpcError as e:
-        return rpc_error(e, address)
+    s = _call(args, lambda c: c.session(args.session_id))
+    if isinstance(s, int):
+        return s
     for i, t in enumerate(s.turns, 1):
         print(f"{i}. Q: {t.question}\n   A ({', '.join(t.experts) or 'no expert'}): "
               f"{t.answer[:300]}")
