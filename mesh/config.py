@@ -350,6 +350,13 @@ def load_manifests(config: MeshConfig) -> list[ExpertManifest]:
     return manifests
 
 
+def unset_variables(text: str) -> list[str]:
+    """The ``$VAR`` / ``${VAR}`` names in ``text`` that the environment does not set (in order,
+    once each): what to name when a path that uses them points nowhere."""
+    names = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", text)
+    return [n for n in dict.fromkeys(names) if n not in os.environ]
+
+
 def check_model_files(manifest: ExpertManifest) -> None:
     """Refuse a manifest whose model files are missing, before anything is deployed.
 
@@ -361,7 +368,7 @@ def check_model_files(manifest: ExpertManifest) -> None:
     for field, relative in (("model.path", manifest.model.path),
                             ("model.sidecar", manifest.model.sidecar)):
         if relative and not manifest.resolve(relative).is_file():
-            unset = [v for v in re.findall(r"\$\{?(\w+)", relative) if v not in os.environ]
+            unset = unset_variables(relative)
             fix = (f"set {', '.join(unset)}" if unset
                    else "build the model first, or correct the path")
             problems.append((field, f"file {manifest.resolve(relative)} does not exist", fix))

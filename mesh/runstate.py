@@ -42,10 +42,17 @@ class RunState:
         (folder / "run.json").unlink(missing_ok=True)
 
 
-def pid_alive(pid: int) -> bool:
-    """True while the process runs; a zombie (exited, not yet reaped) counts as gone."""
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state, parent pid, ...), or None
+    when the process is gone. The name (field 2) may hold spaces, so it is cut at its ')'."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process runs; a zombie (exited, not yet reaped) counts as gone."""
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != "Z"

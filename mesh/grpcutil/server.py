@@ -12,6 +12,12 @@ from grpc_reflection.v1alpha import reflection
 from mesh.grpcutil.errors import ErrorInterceptor
 
 
+def deadline_s(context: grpc.aio.ServicerContext) -> float | None:
+    """Seconds left of the client's deadline, or None when the client set none."""
+    remaining = context.time_remaining()
+    return remaining if remaining is not None and remaining < 1e9 else None
+
+
 async def start_server(
     add_servicers: Sequence[Callable[[grpc.aio.Server], None]],
     service_names: Sequence[str],

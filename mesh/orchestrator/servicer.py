@@ -10,16 +10,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from mesh.grpcutil.server import deadline_s
 from mesh.orchestrator import convert
 from mesh.orchestrator.service import AskResult, Orchestrator
 from mesh.proto.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 
-
-def _timeout(context: grpc.aio.ServicerContext) -> float | None:
-    remaining = context.time_remaining()
-    return remaining if remaining is not None and remaining < 1e9 else None
 
 
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
@@ -31,14 +28,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def Ask(
         self, request: orchestrator_pb2.AskRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.AskResponse:
-        result = await self.orchestrator.ask(convert.ask_from_wire(request), _timeout(context))
+        result = await self.orchestrator.ask(convert.ask_from_wire(request), deadline_s(context))
         return convert.result_to_wire(result)
 
     async def AskStream(
         self, request: orchestrator_pb2.AskRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[orchestrator_pb2.AskChunk]:
         cmd = convert.ask_from_wire(request)
-        async for item in self.orchestrator.ask_stream(cmd, _timeout(context)):
+        async for item in self.orchestrator.ask_stream(cmd, deadline_s(context)):
             if isinstance(item, AskResult):
                 yield orchestrator_pb2.AskChunk(final=convert.result_to_wire(item))
             else:

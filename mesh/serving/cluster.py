@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from mesh.config import RayConfig
-from mesh.runstate import pid_alive
+from mesh.runstate import pid_alive, proc_stat
 
 _QUIET = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -100,17 +100,11 @@ def temp_dir_for(state: Path) -> Path:
 
 
 def _parents() -> dict[int, int]:
-    """pid -> parent pid of every process (from /proc/<pid>/stat)."""
+    """pid -> parent pid of every process."""
     out: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces; the parent pid follows its closing ')'.
-        out[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        if entry.name.isdigit() and (fields := proc_stat(int(entry.name))) is not None:
+            out[int(entry.name)] = int(fields[1])
     return out
 
 

@@ -14,7 +14,7 @@ import grpc
 from mesh.config import ExpertManifest
 from mesh.errors import ExpertNotFound, InvalidInput
 from mesh.experts.transport import ExpertTransport
-from mesh.grpcutil.server import start_server
+from mesh.grpcutil.server import deadline_s, start_server
 from mesh.proto.v1 import common_pb2, expert_pb2, expert_pb2_grpc
 from mesh.types import ExpertInput, ExpertOutput
 from mesh.wire import (
@@ -61,8 +61,7 @@ class ExpertNodeServicer(expert_pb2_grpc.ExpertNodeServiceServicer):
     ) -> expert_pb2.InferResponse:
         decoded = self._decode(request)
         start = time.perf_counter()
-        remaining = context.time_remaining()
-        timeout = remaining if remaining is not None and remaining < 1e9 else DEFAULT_TIMEOUT_S
+        timeout = deadline_s(context) or DEFAULT_TIMEOUT_S
         out = await self.transport.infer(request.expert, decoded, timeout)
         return _output_to_wire(request.expert, out, (time.perf_counter() - start) * 1000)
 
@@ -71,8 +70,7 @@ class ExpertNodeServicer(expert_pb2_grpc.ExpertNodeServiceServicer):
     ) -> AsyncIterator[expert_pb2.InferChunk]:
         decoded = self._decode(request)
         start = time.perf_counter()
-        remaining = context.time_remaining()
-        timeout = remaining if remaining is not None and remaining < 1e9 else DEFAULT_TIMEOUT_S
+        timeout = deadline_s(context) or DEFAULT_TIMEOUT_S
         pieces: list[str] = []
         async for piece in self.transport.infer_stream(request.expert, decoded, timeout):
             pieces.append(piece)

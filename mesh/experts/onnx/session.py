@@ -7,13 +7,12 @@ FAILED_PRECONDITION with the file a human must fix, instead of an ONNX Runtime t
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
 
-from mesh.config import OnnxSessionConfig
+from mesh.config import OnnxSessionConfig, unset_variables
 from mesh.errors import ModelLoadError
 
 _OPT_LEVELS = {
@@ -26,10 +25,9 @@ _OPT_LEVELS = {
 
 def _missing_cause(path: Path, what: str) -> str:
     cause = f"{what} does not exist"
-    unset = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", str(path))
+    unset = unset_variables(str(path))  # os.path.expandvars leaves unset ones in the path
     if unset:
-        # os.path.expandvars leaves unset variables as they are; name them.
-        cause += f" (environment variable {', '.join(dict.fromkeys(unset))} is not set)"
+        cause += f" (environment variable {', '.join(unset)} is not set)"
     return cause
 
 
