@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mesh.errors import ConfigError
+from mesh.errors import ConfigError, ModelLoadError
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -88,11 +88,53 @@ class OnnxSessionConfig(_Strict):
     """Threads across operators (0: ONNX Runtime decides)."""
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     """Graph optimisation level."""
+    allow_spinning: bool = False
+    """Let idle worker threads spin waiting for work: a little less latency for a busy core
+    each; off because experts share small machines (only matters with threads > 1)."""
 
 
-class OnnxModelConfig(_Strict):
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+
+
+class _ModelBlock(_Strict):
+    """What every runtime's ``model`` block shares: which of its fields are file paths."""
+
+    file_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields that name files relative to the manifest's folder (resolved before deploy)."""
+    checked_before_deploy: ClassVar[bool] = True
+    """Whether the hub checks those files exist (False where they live on other machines)."""
+
+    def local_files(self) -> dict[str, str]:
+        """File fields that are set and name local paths (not storage URIs), by field name."""
+        if not self.checked_before_deploy:
+            return {}
+        out = {}
+        for name in self.file_fields:
+            value = getattr(self, name)
+            if value and not _SCHEME.match(value):
+                out[name] = value
+        return out
+
+
+class BatchingConfig(_Strict):
+    """Ray Serve dynamic batching (``@serve.batch``) for a CPU expert.
+
+    Concurrent requests wait up to ``wait_timeout_s`` to share one model run; worth it when one
+    run of many rows costs about as much as one row (small tabular and tensor models).
+    """
+
+    max_batch_size: int = Field(16, ge=1, le=1024)
+    """Most requests answered by one model run."""
+    wait_timeout_s: float = Field(0.002, ge=0, le=1)
+    """Longest a request waits for others to join its batch, seconds."""
+
+
+class OnnxModelConfig(_ModelBlock):
     """An ONNX model and the task adapter that turns requests into its tensors and back."""
 
+    file_fields: ClassVar[tuple[str, ...]] = ("path", "sidecar")
+    runtime: Literal["onnx"] = Field("onnx", exclude=True, repr=False)
+    """Discriminator, copied from the manifest's ``runtime`` by the loader; never written."""
     path: str
     """The .onnx file: absolute, or relative to the manifest's folder; ${VAR} expands."""
     task: Literal["tabular-classification", "tabular-regression", "retrieval", "tensors"]
@@ -103,6 +145,8 @@ class OnnxModelConfig(_Strict):
     """For retrieval: the embedding model, "minilm-int8" (bundled) or a path to an .onnx file."""
     session: OnnxSessionConfig = OnnxSessionConfig()
     """ONNX Runtime session options."""
+    batching: BatchingConfig | None = None
+    """Dynamic batching of concurrent requests into one model run; None runs them one by one."""
 
     @model_validator(mode="after")
     def _task_needs(self) -> OnnxModelConfig:
@@ -111,6 +155,125 @@ class OnnxModelConfig(_Strict):
         if self.task == "retrieval" and not self.embedder:
             raise ValueError("task 'retrieval' needs model.embedder (e.g. 'minilm-int8')")
         return self
+
+
+class OpenAIModelConfig(_ModelBlock):
+    """An OpenAI-compatible chat/completions endpoint (vLLM's server, llama.cpp, Ollama, a
+    hosted API) used as an expert. The API key never sits in the manifest: it comes from an
+    environment variable or a secret file the manifest names."""
+
+    file_fields: ClassVar[tuple[str, ...]] = ("api_key_file",)
+    runtime: Literal["openai"] = Field("openai", exclude=True, repr=False)
+    """Discriminator, copied from the manifest's ``runtime`` by the loader; never written."""
+    base_url: str
+    """The API root, e.g. "http://127.0.0.1:8000/v1" (chat/completions is appended)."""
+    model: str
+    """Model name the endpoint knows (its ``model`` field)."""
+    api_key_env: str | None = None
+    """Environment variable that holds the API key (in the replica's environment)."""
+    api_key_file: str | None = None
+    """Secret file whose first line is the API key; relative to the manifest's folder."""
+    system_prompt: str | None = None
+    """Instructions sent as the system message before the conversation."""
+    max_tokens: int | None = Field(None, ge=1)
+    """Longest answer in tokens; None lets the endpoint decide."""
+    temperature: float | None = Field(None, ge=0, le=2)
+    """Sampling temperature; None lets the endpoint decide."""
+    timeout_s: float = Field(60.0, gt=0)
+    """Longest one call to the endpoint may take, seconds."""
+    max_retries: int = Field(1, ge=0, le=5)
+    """Retries of connection errors, 429 and 5xx answers (the client backs off between them)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_in_manifest(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "api_key" in data:
+            raise ValueError(
+                "api_key must not be written in a manifest (manifests are shared and signed); "
+                "put the key in an environment variable named by api_key_env, or in a secret "
+                "file named by api_key_file"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> OpenAIModelConfig:
+        if self.api_key_env and self.api_key_file:
+            raise ValueError(
+                f"api_key_env ('{self.api_key_env}') and api_key_file ('{self.api_key_file}') "
+                "are both set; keep one"
+            )
+        if not _SCHEME.match(self.base_url):
+            raise ValueError(
+                f"base_url '{self.base_url}' has no scheme; write e.g. 'http://127.0.0.1:8000/v1'"
+            )
+        return self
+
+
+class OipModelConfig(_ModelBlock):
+    """A model behind a server speaking the KServe Open Inference Protocol v2 over gRPC
+    (Triton, KServe, Seldon MLServer): named tensors in, named tensors out."""
+
+    runtime: Literal["oip"] = Field("oip", exclude=True, repr=False)
+    """Discriminator, copied from the manifest's ``runtime`` by the loader; never written."""
+    target: str
+    """The server's gRPC address, "host:port"."""
+    model_name: str
+    """Model name on that server."""
+    model_version: str = ""
+    """Model version on that server; empty lets the server pick."""
+    outputs: list[str] = []
+    """Output tensors to ask for; empty returns every output the model has."""
+    timeout_s: float = Field(30.0, gt=0)
+    """Longest one inference call may take, seconds."""
+
+    @field_validator("target")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"target '{v}' is not 'host:port'; write e.g. '127.0.0.1:8081'")
+        return v
+
+
+class VllmModelConfig(_ModelBlock):
+    """A GPU LLM served by Ray Serve LLM (``ray.serve.llm``, vLLM engine). Accelerator type and
+    GPUs per replica come from ``resources``, replicas from ``autoscaling``."""
+
+    file_fields: ClassVar[tuple[str, ...]] = ("path",)
+    checked_before_deploy: ClassVar[bool] = False  # weights sit on the GPU nodes
+    runtime: Literal["vllm"] = Field("vllm", exclude=True, repr=False)
+    """Discriminator, copied from the manifest's ``runtime`` by the loader; never written."""
+    path: str
+    """Model weights: a folder (relative to the manifest's folder) or a storage URI
+    (s3://, gs://) the GPU nodes can read; never a hub name fetched at run time."""
+    served_name: str | None = None
+    """Model id clients and the engine use; default: the expert's name."""
+    tensor_parallel_size: int = Field(1, ge=1)
+    """GPUs one replica spreads the model over; must equal resources.num_gpus."""
+    max_model_len: int | None = Field(None, ge=16)
+    """Longest prompt + answer in tokens; None takes the model's own limit."""
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    """Share of each GPU's memory the engine may take; None keeps vLLM's default."""
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    """Weights' data type on the GPU."""
+    max_tokens: int = Field(512, ge=1)
+    """Longest answer in tokens."""
+    temperature: float = Field(0.0, ge=0, le=2)
+    """Sampling temperature (0: greedy, reproducible answers)."""
+    system_prompt: str | None = None
+    """Instructions sent as the system message before the conversation."""
+
+
+ModelConfig = Annotated[
+    OnnxModelConfig | OpenAIModelConfig | OipModelConfig | VllmModelConfig,
+    Field(discriminator="runtime"),
+]
+"""The ``model`` block of a manifest; its fields depend on the manifest's ``runtime``."""
+
+RUNTIME_NAMES = ("onnx", "openai", "oip", "vllm")
+"""Every runtime a manifest may name."""
+
+_Block = TypeVar("_Block", OnnxModelConfig, OpenAIModelConfig, OipModelConfig, VllmModelConfig)
 
 
 class ExpertManifest(_Strict):
@@ -132,10 +295,11 @@ class ExpertManifest(_Strict):
     """Languages the expert answers in (BCP 47 codes)."""
     input_kind: Literal["text", "tensors", "text+tensors"] = "text"
     """What the expert takes: text, named tensors, or either."""
-    runtime: Literal["onnx"]
-    """Runtime that runs the model."""
-    model: OnnxModelConfig
-    """The model and how requests map onto it."""
+    runtime: Literal["onnx", "openai", "oip", "vllm"]
+    """Runtime that runs the model: onnx (CPU), openai (an OpenAI-compatible endpoint), oip (an
+    Open Inference Protocol v2 server), vllm (a GPU LLM on Ray Serve LLM)."""
+    model: ModelConfig
+    """The model and how requests map onto it; its fields depend on ``runtime``."""
     resources: ResourcesConfig = ResourcesConfig()
     """Per-replica resources."""
     autoscaling: AutoscalingConfig = AutoscalingConfig()
@@ -145,6 +309,44 @@ class ExpertManifest(_Strict):
 
     source_dir: Path | None = Field(None, exclude=True)
     """Folder of the manifest file; relative model paths resolve against it (set by the loader)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runtime_picks_model_block(cls, data: Any) -> Any:
+        """Copy ``runtime`` into the model block, where it selects the block's class; the YAML
+        names the runtime once, at the top, as it always has."""
+        if isinstance(data, dict) and isinstance(data.get("model"), dict):
+            runtime = data.get("runtime")
+            if runtime in RUNTIME_NAMES and "runtime" not in data["model"]:
+                data = {**data, "model": {**data["model"], "runtime": runtime}}
+        return data
+
+    @model_validator(mode="after")
+    def _gpu_runtime_needs_gpus(self) -> ExpertManifest:
+        m = self.model
+        if isinstance(m, VllmModelConfig):
+            gpus = self.resources.num_gpus
+            if gpus < 1 or gpus != m.tensor_parallel_size:
+                raise ValueError(
+                    f"runtime 'vllm' has resources.num_gpus {gpus} and "
+                    f"model.tensor_parallel_size {m.tensor_parallel_size}; set both to the GPUs "
+                    "one replica uses (at least 1)"
+                )
+        if m.runtime != self.runtime:
+            raise ValueError(
+                f"model block is for runtime '{m.runtime}' but runtime is '{self.runtime}'; "
+                "remove model.runtime"
+            )
+        return self
+
+    def model_as(self, kind: type[_Block]) -> _Block:
+        """The model block as the class a runtime expects; ModelLoadError when the manifest
+        names another runtime (a programming error caught before any model is opened)."""
+        if not isinstance(self.model, kind):
+            raise ModelLoadError(
+                self.name, f"runtime '{self.runtime}' has no {kind.__name__} model block"
+            )
+        return self.model
 
     @field_validator("name")
     @classmethod
@@ -167,13 +369,12 @@ class ExpertManifest(_Strict):
     def with_resolved_paths(self) -> ExpertManifest:
         """A copy whose model files are absolute paths, so it can run on any process or host
         that sees the same files (Serve replicas do not inherit the CLI's environment)."""
-        model = self.model.model_copy(
-            update={
-                "path": str(self.resolve(self.model.path)),
-                "sidecar": str(self.resolve(self.model.sidecar)) if self.model.sidecar else None,
-            }
-        )
-        return self.model_copy(update={"model": model})
+        update = {}
+        for field in self.model.file_fields:
+            value = getattr(self.model, field)
+            if value and not _SCHEME.match(value):
+                update[field] = str(self.resolve(value))
+        return self.model_copy(update={"model": self.model.model_copy(update=update)})
 
     def resolve(self, relative: str) -> Path:
         """Expand ${VARS} and resolve a model-relative path against the manifest's folder."""
@@ -220,16 +421,66 @@ class RayConfig(_Strict):
 
 
 class RouterConfig(_Strict):
-    """The first router: nearest manifest examples in embedding space."""
+    """The router: similarity to manifest examples, a linear head, a calibrated threshold."""
 
     threshold: float | None = Field(None, ge=0, le=1)
-    """Score below which a request is out of scope; None calibrates it from the manifests."""
+    """Similarity below which a request is out of scope; None calibrates it from the manifests."""
+    head: bool = True
+    """Fit the linear head over all experts' examples (see mesh.router.head); false routes on
+    per-expert similarity alone."""
     multi_expert_margin: float = Field(0.03, ge=0, le=1)
     """Other experts within this margin of the best one also answer (compound requests)."""
     max_experts: int = Field(3, ge=1)
     """Most experts one request fans out to."""
     fallback_expert: str | None = None
     """Expert that answers out-of-scope requests; None answers 'no expert covers this'."""
+
+
+class FederationConfig(_Strict):
+    """Partner organizations joining this hub: the registry's mutual-TLS port, trust, health.
+
+    Off unless ``port`` is set (or `mesh orchestrator --federation-port`); TLS files come from
+    `mesh ca` and resolve against the config file's folder; ``trust_list`` and ``registry_db``
+    against the state folder.
+    """
+
+    port: int | None = Field(None, ge=0, le=65535)
+    """Port of the RegistryService (mutual TLS); None keeps federation off, 0 picks one."""
+    host: str = "127.0.0.1"
+    """Address the registry binds."""
+    tls_cert: str | None = None
+    """The hub's certificate from the mesh CA (PEM)."""
+    tls_key: str | None = None
+    """The hub's TLS private key (PEM)."""
+    tls_ca: str | None = None
+    """The mesh CA's certificate (PEM): peers must present certificates it signed."""
+    trust_list: str = "trust.yaml"
+    """Organizations allowed to publish, with their public keys (`mesh trust add`)."""
+    registry_db: str = "registry.sqlite3"
+    """SQLite file of the registry (WAL), relative to the state folder."""
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    """Seconds between a node's heartbeats."""
+    heartbeat_ttl_s: float = Field(3.0, gt=0)
+    """An expert leaves routing when its node's last heartbeat is older than this."""
+    breaker_failures: int = Field(3, ge=1)
+    """Consecutive failed calls that open a node's circuit breaker."""
+    breaker_open_s: float = Field(0.5, gt=0)
+    """First ban of an open breaker before a half-open probe, seconds (doubles per failure)."""
+    breaker_max_open_s: float = Field(8.0, gt=0)
+    """Longest ban, seconds."""
+    retry_attempts: int = Field(2, ge=1, le=5)
+    """Attempts per call to a node when it answers UNAVAILABLE (1: no retry)."""
+    retry_budget_ratio: float = Field(0.2, ge=0, le=1)
+    """Retries allowed per request over the last 10 s (plus one per second)."""
+
+    @model_validator(mode="after")
+    def _ttl_above_interval(self) -> FederationConfig:
+        if self.heartbeat_ttl_s <= self.heartbeat_interval_s:
+            raise ValueError(
+                f"heartbeat_ttl_s ({self.heartbeat_ttl_s}) must exceed heartbeat_interval_s "
+                f"({self.heartbeat_interval_s}); use about three intervals"
+            )
+        return self
 
 
 class MeshConfig(_Strict):
@@ -245,6 +496,8 @@ class MeshConfig(_Strict):
     """How to reach Ray."""
     router: RouterConfig = RouterConfig()
     """Router settings."""
+    federation: FederationConfig = FederationConfig()
+    """Partner organizations (hub side): off unless federation.port is set."""
 
     source_dir: Path | None = Field(None, exclude=True)
     """Folder of the config file (set by the loader)."""
@@ -280,12 +533,36 @@ _FIXES = {
 }
 
 
-def _problems(err: ValidationError) -> list[tuple[str, str, str]]:
+_BLOCKS: dict[str, type[_ModelBlock]] = {
+    "onnx": OnnxModelConfig, "openai": OpenAIModelConfig, "oip": OipModelConfig,
+    "vllm": VllmModelConfig,
+}
+
+
+def _model_fields(runtime: str) -> str:
+    block = _BLOCKS[runtime]
+    return ", ".join(n for n in block.model_fields if n != "runtime")
+
+
+def validation_problems(err: ValidationError) -> list[tuple[str, str, str]]:
+    """``(field, problem, fix)`` for each error of a manifest or config, as ConfigError takes
+    them: the model block's union tag is taken out of field paths (users never wrote it), and
+    an unknown model field lists the fields its runtime takes."""
+    errors = err.errors()
+    runtime_wrong = any(e["loc"][:1] == ("runtime",) for e in errors)
     out = []
-    for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    for e in errors:
+        loc = list(e["loc"])
+        if e["type"] in ("union_tag_invalid", "union_tag_not_found") and runtime_wrong:
+            continue  # the runtime's own error says it; the model block cannot be chosen
+        fix = _FIXES.get(e["type"], "")
+        if loc[:1] == ["model"] and len(loc) > 1 and loc[1] in _BLOCKS:
+            runtime = str(loc.pop(1))  # pydantic puts the union's tag in the path; users never
+            if e["type"] == "extra_forbidden":  # wrote it, so it is taken out
+                fix = f"remove it; runtime '{runtime}' takes model fields: {_model_fields(runtime)}"
+        field = ".".join(str(p) for p in loc) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
-        out.append((field, msg, _FIXES.get(e["type"], "")))
+        out.append((field, msg, fix))
     return out
 
 
@@ -316,7 +593,7 @@ def _load(path: str | Path, model: type[_Loaded]) -> _Loaded:
     try:
         return model(**data, source_dir=path.resolve().parent)
     except ValidationError as e:
-        raise ConfigError(str(path), _problems(e)) from None
+        raise ConfigError(str(path), validation_problems(e)) from None
 
 
 def load_manifest(path: str | Path) -> ExpertManifest:
@@ -365,9 +642,9 @@ def check_model_files(manifest: ExpertManifest) -> None:
     failing to start on Ray Serve.
     """
     problems = []
-    for field, relative in (("model.path", manifest.model.path),
-                            ("model.sidecar", manifest.model.sidecar)):
-        if relative and not manifest.resolve(relative).is_file():
+    for name, relative in manifest.model.local_files().items():
+        field = f"model.{name}"
+        if not manifest.resolve(relative).is_file():
             unset = unset_variables(relative)
             fix = (f"set {', '.join(unset)}" if unset
                    else "build the model first, or correct the path")

@@ -11,6 +11,9 @@ from mesh.experts.base import Expert
 # runtime name -> "module:Class"; imported lazily so a CPU node never imports GPU stacks.
 RUNTIMES: dict[str, str] = {
     "onnx": "mesh.experts.onnx:OnnxExpert",
+    "openai": "mesh.experts.openai:OpenAIExpert",
+    "oip": "mesh.experts.oip:OipExpert",
+    "vllm": "mesh.experts.vllm:VllmExpert",
 }
 
 __all__ = ["RUNTIMES", "Expert", "build_expert"]

@@ -8,6 +8,7 @@ The service only sees ``ExpertTransport``; `mesh up` plugs in Ray Serve handles
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -80,12 +81,35 @@ class LocalTransport:
     async def infer_stream(
         self, expert: str, request: ExpertInput, timeout_s: float
     ) -> AsyncIterator[str]:
+        """Pieces as the expert yields them (each ``next`` in a worker thread), so a streaming
+        runtime reaches the client token by token here as it does through Serve."""
         target = self._get(expert)
-        pieces = await asyncio.wait_for(
-            asyncio.to_thread(lambda: list(target.infer_stream(request))), timeout_s
-        )
-        for piece in pieces:
-            yield piece
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        pieces = iter(target.infer_stream(request))
+        done = object()
+        try:
+            while True:
+                remaining = max(deadline - loop.time(), 0.001)
+                try:
+                    piece = await asyncio.wait_for(
+                        asyncio.to_thread(next, pieces, done), remaining
+                    )
+                except TimeoutError:
+                    raise ExpertDeadlineExceeded(
+                        f"expert '{expert}' did not finish streaming within {timeout_s:.1f} s"
+                    ) from None
+                if piece is done:
+                    return
+                assert isinstance(piece, str)
+                yield piece
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                # Closing a generator that a worker thread is still advancing raises; the
+                # thread finishes the piece and the generator is dropped with it.
+                with contextlib.suppress(ValueError):
+                    close()
 
     async def states(self) -> dict[str, ExpertState]:
         return {

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mesh.config import ExpertManifest
+from mesh.config import ExpertManifest, OnnxModelConfig
 from mesh.errors import ExpertUnavailable
 from mesh.serving.replica import ExpertReplica
 
@@ -52,13 +52,61 @@ def deployment_options(m: ExpertManifest) -> dict[str, Any]:
     }
 
 
+def replica_class(m: ExpertManifest) -> type[ExpertReplica]:
+    """The deployment class for a manifest: batched when its model block asks for batching."""
+    from mesh.serving.replica import BatchedExpertReplica
+
+    if isinstance(m.model, OnnxModelConfig) and m.model.batching is not None:
+        return BatchedExpertReplica
+    return ExpertReplica
+
+
 def expert_application(m: ExpertManifest) -> Any:
-    """The Serve application (a bound deployment) for one expert."""
+    """The Serve application for one expert: a bound deployment named after the expert.
+
+    Every runtime but ``vllm`` runs in an ExpertReplica (batched or not); a ``vllm`` expert is
+    Ray Serve LLM's engine deployment with a small face in front (``vllm_application``).
+    """
+    if m.runtime == "vllm":
+        return vllm_application(m)
     from ray import serve
 
     resolved = m.with_resolved_paths()
-    deployment = serve.deployment(**deployment_options(resolved))(ExpertReplica)
+    deployment = serve.deployment(**deployment_options(resolved))(replica_class(resolved))
     return deployment.bind(resolved.model_dump(mode="json"))
+
+
+def ingress_options(m: ExpertManifest) -> dict[str, Any]:
+    """Options of a vLLM expert's face: named after the expert, scaled like it, no GPU (the
+    engine deployment behind it holds the GPUs)."""
+    options = deployment_options(m)
+    options["ray_actor_options"] = {"num_cpus": 0.1}
+    return options
+
+
+def vllm_application(m: ExpertManifest) -> Any:
+    """A ``vllm`` expert: Ray Serve LLM's engine deployment (from the manifest's LLMConfig) and
+    a VllmIngress named after the expert in front of it. Raises ModelLoadError naming the
+    ``gpu`` extra where vLLM is not installed."""
+    from mesh.experts.vllm import require_gpu_stack, serve_llm_config
+
+    require_gpu_stack(m)
+    from ray.serve.llm import LLMConfig, build_llm_deployment
+
+    engine = build_llm_deployment(LLMConfig(**serve_llm_config(m)), name_prefix=f"{m.name}-")
+    return vllm_face(m, engine)
+
+
+def vllm_face(m: ExpertManifest, engine: Any, request_type: Any = None) -> Any:
+    """The expert's face (a VllmIngress named after it) bound in front of ``engine``, a bound
+    deployment with Ray Serve LLM's ``chat`` contract."""
+    from ray import serve
+
+    from mesh.experts.vllm.ingress import VllmIngress
+
+    resolved = m.with_resolved_paths()
+    face = serve.deployment(**ingress_options(resolved))(VllmIngress)
+    return face.bind(resolved.model_dump(mode="json"), engine, request_type)
 
 
 def deploy_experts(

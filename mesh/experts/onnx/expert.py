@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mesh.config import ExpertManifest
+from mesh.config import ExpertManifest, OnnxModelConfig
 from mesh.errors import InvalidInput, MeshError, ModelLoadError
 from mesh.experts.base import Expert
 from mesh.experts.onnx.adapter import TaskAdapter
@@ -41,7 +41,7 @@ class OnnxExpert(Expert):
 
     def _load(self) -> None:
         """Open the model and sidecar; ModelLoadError names the file and the cause."""
-        m = self.manifest.model
+        m = self.manifest.model_as(OnnxModelConfig)
         model_path = self.manifest.resolve(m.path)
         sidecar_path = self.manifest.resolve(m.sidecar) if m.sidecar else None
         session = open_session(model_path, m.session)

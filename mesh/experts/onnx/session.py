@@ -46,6 +46,9 @@ def session_options(config: OnnxSessionConfig) -> ort.SessionOptions:
         if config.inter_op_threads > 1
         else ort.ExecutionMode.ORT_SEQUENTIAL
     )
+    spin = "1" if config.allow_spinning else "0"
+    opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
     opts.log_severity_level = 3  # errors only: warnings about unused initializers are noise
     return opts
 

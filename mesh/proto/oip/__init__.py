@@ -1,0 +1,1 @@
+"""Generated Open Inference Protocol code (see v2/)."""

@@ -1,0 +1,1 @@
+"""Generated from protos/oip/v2 by scripts/gen_protos.py."""
