@@ -25,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     orch = sub.add_parser("orchestrator", help="run the orchestrator in the foreground")
     orch.add_argument("-c", "--config", help="mesh config YAML (default: the embedded demo mesh)")
     orch.add_argument("--port", type=int, help="override orchestrator.port")
+    orch.add_argument("--local", action="store_true",
+                      help="run the experts in this process instead of on Ray (tests, laptops)")
+    from mesh.cli.federation import add_hub_arguments
+
+    add_hub_arguments(orch)
     orch.set_defaults(func=cmd_orchestrator)
 
 
@@ -151,7 +156,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_orchestrator(args: argparse.Namespace) -> int:
     import asyncio
 
+    from mesh.cli.federation import hub_federation, make_hub
     from mesh.config import load_config, load_manifests
+    from mesh.experts.transport import ExpertTransport, LocalTransport
     from mesh.observability.logs import setup_logging
     from mesh.orchestrator.server import run_until_signalled, serve_orchestrator
     from mesh.orchestrator.service import Orchestrator
@@ -169,16 +176,39 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
     if path == DEMO_CONFIG:
         demo_artifacts_dir(config.state_path())
     manifests = load_manifests(config)
-    cluster.connect(config.ray, config.state_path())
+    federation = hub_federation(config, args)
+    if not args.local:
+        cluster.connect(config.ray, config.state_path())
 
     async def run() -> None:
         sessions = SessionStore(config.state_path() / config.orchestrator.session_db)
-        transport = ServeTransport([m.name for m in manifests])
+        local: ExpertTransport = (LocalTransport(manifests) if args.local
+                                  else ServeTransport([m.name for m in manifests]))
+        transport, hub = local, None
+        if federation is not None:
+            hub = make_hub(federation, config, local, manifests,
+                           lambda experts: orchestrator.set_experts(experts))
+            transport = hub.transport
         orchestrator = Orchestrator(manifests, transport, sessions, config.orchestrator,
                                     config.router)
+        if hub is not None:
+            # Before clients are served: partner experts restored from the registry are
+            # routable from the first request on.
+            port = await hub.start()
+            print(f"registry serving on {hub.cfg.host}:{port} (mutual TLS)", flush=True)
         running = await serve_orchestrator(orchestrator)
         print(f"orchestrator serving on {config.orchestrator.host}:{running.port}", flush=True)
+        health_port = None
+        if args.health_port is not None:
+            from mesh.federation.health_port import serve_health_port
+
+            health_port, _ = await serve_health_port(running.health, config.orchestrator.host,
+                                                     args.health_port)
         await run_until_signalled(running)
+        if health_port is not None:
+            await health_port.stop(0)
+        if hub is not None:
+            await hub.stop()
         sessions.close()
 
     asyncio.run(run())

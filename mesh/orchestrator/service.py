@@ -88,6 +88,18 @@ class Orchestrator:
         self.router = router or Router(router_config or RouterConfig())
         self.router.set_experts(list(manifests))
 
+    def set_experts(self, manifests: Sequence[ExpertManifest]) -> None:
+        """Replace the expert set at run time (partners publishing or leaving): the router
+        first, so no request is routed to a name the orchestrator does not know yet."""
+        self.router.set_experts(list(manifests))
+        self.manifests = {m.name: m for m in manifests}
+
+    def _routable(self) -> list[str] | None:
+        """Experts the router may choose now, when the transport knows (a federated transport
+        leaves out partners whose node is down); None means all of them."""
+        routable = getattr(self.transport, "routable", None)
+        return list(routable()) if routable is not None else None
+
     # ---- validation -------------------------------------------------------------------------
 
     def _validate(self, cmd: AskCommand) -> None:
@@ -132,7 +144,8 @@ class Orchestrator:
         else:
             # Off the event loop: embedding is CPU work that releases the GIL, so concurrent
             # requests route in parallel and the loop keeps serving (measured: x2 req/s at c=8).
-            decision = await asyncio.to_thread(self.router.route, cmd.text, history)
+            decision = await asyncio.to_thread(self.router.route, cmd.text, history,
+                                               self._routable())
         return decision, (time.perf_counter() - start) * 1000
 
     async def _begin(self, cmd: AskCommand, timeout_s: float | None) -> _Turn:
