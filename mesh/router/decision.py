@@ -15,11 +15,22 @@ _SNIPPET_CHARS = 80
 
 @dataclass(frozen=True)
 class ExpertScore:
-    """How well one expert matches a request: a 0..1 score and the example that matched best."""
+    """How well one expert matches a request.
+
+    ``score`` (0..1) ranks experts: the example similarity plus the linear head's evidence.
+    ``similarity`` (0..1) is the example similarity alone, the evidence that the expert covers
+    the request at all: the out-of-scope threshold applies to it (None: same as ``score``).
+    """
 
     expert: str
     score: float
     nearest_example: str
+    similarity: float | None = None
+
+    @property
+    def coverage(self) -> float:
+        """What the out-of-scope threshold is compared with."""
+        return self.score if self.similarity is None else self.similarity
 
 
 @dataclass(frozen=True)
@@ -88,8 +99,10 @@ def select_experts(
         return []
     best = ranked[0]
     picked = [best]
-    candidates = [w for w in rank(clause_winners) if w.score >= threshold]
-    candidates += [s for s in ranked[1:] if s.score >= threshold and best.score - s.score <= margin]
+    candidates = [w for w in rank(clause_winners) if w.coverage >= threshold]
+    candidates += [
+        s for s in ranked[1:] if s.coverage >= threshold and best.score - s.score <= margin
+    ]
     for s in candidates:
         if len(picked) >= max_experts:
             break
@@ -107,7 +120,7 @@ def out_of_scope_reason(
         return f"no expert is available for this request{then}"
     best = ranked[0]
     return (
-        f"out of scope: best match '{best.expert}' scores {best.score:.2f} < threshold "
+        f"out of scope: best match '{best.expert}' has similarity {best.coverage:.2f} < threshold "
         f"{threshold:.2f} (nearest example: '{snippet(best.nearest_example)}'){then}"
     )
 
@@ -119,7 +132,8 @@ def in_scope_reason(picked: Sequence[ExpertScore], threshold: float, margin: flo
     """
     best = picked[0]
     reason = (
-        f"best match '{best.expert}' ({best.score:.2f} ≥ threshold {threshold:.2f}), "
+        f"best match '{best.expert}' (score {best.score:.2f}, similarity {best.coverage:.2f} ≥ "
+        f"threshold {threshold:.2f}), "
         f"nearest example: '{snippet(best.nearest_example)}'"
     )
     if len(picked) > 1:
@@ -141,13 +155,14 @@ def decide(
 ) -> RouteDecision:
     """Turn per-expert scores into a decision.
 
-    Out of scope when the best score is below ``threshold`` (or there is no candidate): then
+    Out of scope when the best expert's similarity is below ``threshold`` (or there is no
+    candidate): then
     ``chosen`` is ``[fallback]`` if one is configured, else empty. Otherwise the best expert
     plus the co-answerers of :func:`select_experts` (``clause_winners``: the best expert of
     each clause of a compound request).
     """
     ranked = rank(scores)
-    if not ranked or ranked[0].score < threshold:
+    if not ranked or ranked[0].coverage < threshold:
         return RouteDecision(
             scores=ranked,
             chosen=[fallback] if fallback else [],
@@ -165,8 +180,17 @@ def decide(
     )
 
 
+WEAK_BAND = 0.1
+"""A best match within this much above the threshold is weak: context may overrule it."""
+
+
+def is_weak(ranked: Sequence[ExpertScore], threshold: float) -> bool:
+    """True when the best match is missing, out of scope, or only just above the threshold."""
+    return not ranked or ranked[0].coverage < threshold + WEAK_BAND
+
+
 def is_ambiguous(ranked: Sequence[ExpertScore], threshold: float, margin: float) -> bool:
-    """True when the request alone gives no clear winner: below threshold, or a near tie."""
-    if not ranked or ranked[0].score < threshold:
+    """True when the request alone gives no clear winner: weak, or a near tie."""
+    if is_weak(ranked, threshold):
         return True
     return len(ranked) > 1 and ranked[0].score - ranked[1].score < margin

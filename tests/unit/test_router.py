@@ -158,7 +158,7 @@ def router(embedder: Embedder) -> Router:
         ("How much tax do I pay on dividends?", "finance"),
         ("Should I refinance my car loan?", "finance"),
         ("how do I open a retirement account", "finance"),
-        ("How do I fix a blue screen error on startup?", "computing"),
+        ("How do I fix a Windows update error on my PC?", "computing"),
         ("How do I connect to a VPN?", "computing"),
         ("my keyboard stopped working", "computing"),
     ],

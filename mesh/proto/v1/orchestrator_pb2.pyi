@@ -117,12 +117,14 @@ class RouteRequest(_message.Message):
     def __init__(self, input: _Optional[_Union[_common_pb2.Content, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
-    __slots__ = ("route", "route_ms")
+    __slots__ = ("route", "route_ms", "threshold_explanation")
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     ROUTE_MS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     route: RouteDecision
     route_ms: float
-    def __init__(self, route: _Optional[_Union[RouteDecision, _Mapping]] = ..., route_ms: _Optional[float] = ...) -> None: ...
+    threshold_explanation: str
+    def __init__(self, route: _Optional[_Union[RouteDecision, _Mapping]] = ..., route_ms: _Optional[float] = ..., threshold_explanation: _Optional[str] = ...) -> None: ...
 
 class ListExpertsRequest(_message.Message):
     __slots__ = ()

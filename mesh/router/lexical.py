@@ -1,0 +1,129 @@
+"""Lexical features: TF-IDF over words (1-2 grams) and characters (2-5 grams within words).
+
+Why the router reads words as well as sentence embeddings: a small embedder blurs rare, decisive
+terms ("IBAN", "rooibos", a product name) that an expert's examples share with a request. On
+CLINC150's 10 domains the embedding's nearest examples alone gave 96.2%; adding the word TF-IDF
+similarity of the same examples gave 97.2%, and character n-grams (robust to typos and to
+romanised Hindi spelled many ways) help the linear head (``mesh.router.head``).
+
+Terms come from a vocabulary of the index's own examples: a term no example contains cannot
+change any similarity or any head weight, so it is dropped. The vocabulary and the inverse
+document frequencies are rebuilt with the index (milliseconds per thousand examples); each
+expert's term counts are cached with its vectors, so only changed experts are re-tokenized.
+Pure Python plus numpy/scipy, one code path for examples and requests (so they always agree),
+~0.1 ms for a one-sentence request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+MIN_GROUPS = 3
+"""Fewest experts for the generic-term rule (with two, every shared word would be 'generic')."""
+GENERIC_FRACTION = 0.5
+"""A word found in the examples of more than this fraction of experts is generic."""
+
+_WORD = re.compile(r"\w\w+")
+CHAR_NGRAMS = (2, 5)
+"""Smallest and largest character n-gram, taken inside each word padded with spaces."""
+
+
+def word_terms(text: str) -> list[str]:
+    """Lowercased words of two or more characters, and their bigrams."""
+    words = _WORD.findall(text.lower())
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+
+
+def char_terms(text: str) -> list[str]:
+    """Character n-grams within each whitespace-separated word, padded with one space each side."""
+    lo, hi = CHAR_NGRAMS
+    out: list[str] = []
+    for word in text.lower().split():
+        padded = f" {word} "
+        for n in range(lo, hi + 1):
+            out.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return out
+
+
+def term_counts(texts: Iterable[str], kind: str) -> list[Counter[str]]:
+    """Term counts of each text; ``kind`` is ``"word"`` or ``"char"``."""
+    extract = word_terms if kind == "word" else char_terms
+    return [Counter(extract(t)) for t in texts]
+
+
+@dataclass(frozen=True)
+class LexicalSpace:
+    """A vocabulary with IDF weights; turns term counts into L2-normalised sparse rows."""
+
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    unseen_idf: float
+    """IDF of a term no document has (the rarest possible): counts in a request's length."""
+
+    @classmethod
+    def fit(
+        cls, documents: Sequence[Counter[str]], groups: Sequence[int] | None = None
+    ) -> LexicalSpace:
+        """Vocabulary and smoothed IDF (``log((1 + N) / (1 + df)) + 1``) of ``documents``.
+
+        With ``groups`` (the expert of each document) and at least ``MIN_GROUPS`` experts, terms
+        found in more than ``GENERIC_FRACTION`` of the experts are left out: "what", "the",
+        "kya", "hai" say nothing about *which* expert, and with few examples IDF alone cannot
+        tell (in four experts of ten examples each, "what's the capital of France?" matched the
+        health expert through "what" and "the" alone). Language-independent, unlike a stop list.
+        """
+        df: Counter[str] = Counter()
+        for doc in documents:
+            df.update(doc.keys())
+        generic: set[str] = set()
+        if groups is not None and len(set(groups)) >= MIN_GROUPS:
+            spread: dict[str, set[int]] = {}
+            for doc, group in zip(documents, groups, strict=True):
+                for term in doc:
+                    spread.setdefault(term, set()).add(group)
+            limit = GENERIC_FRACTION * len(set(groups))
+            generic = {t for t, g in spread.items() if len(g) > limit}
+        terms = sorted(t for t in df if t not in generic)
+        n = len(documents)
+        idf = np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in terms], np.float32)
+        return cls({t: i for i, t in enumerate(terms)}, idf, math.log(1 + n) + 1.0)
+
+    def transform(self, documents: Iterable[Counter[str]]) -> sp.csr_matrix:
+        """Sublinear TF * IDF rows, scaled by the length of the *whole* text.
+
+        Terms outside the vocabulary have no column but count in the length (at the IDF of an
+        unseen term): a request whose only known word is "of" must not match an example through
+        "of" as if it were all the request said. Example rows contain only known terms, so
+        theirs are unit rows.
+        """
+        indptr, indices, values = [0], [], []
+        for doc in documents:
+            cols = sorted((self.vocabulary[t], c) for t, c in doc.items() if t in self.vocabulary)
+            unseen = sum(
+                (1.0 + math.log(c)) ** 2 for t, c in doc.items() if t not in self.vocabulary
+            )
+            idx = np.fromiter((c for c, _ in cols), np.int64, len(cols))
+            val = np.fromiter((1.0 + math.log(k) for _, k in cols), np.float32, len(cols))
+            val *= self.idf[idx]
+            norm = math.sqrt(float(val @ val) + unseen * self.unseen_idf**2)
+            if norm > 0:
+                val /= norm
+            indices.append(idx)
+            values.append(val)
+            indptr.append(indptr[-1] + len(idx))
+        return sp.csr_matrix(
+            (
+                np.concatenate(values) if values else np.zeros(0, np.float32),
+                np.concatenate(indices) if indices else np.zeros(0, np.int64),
+                np.asarray(indptr, np.int64),
+            ),
+            shape=(len(indptr) - 1, len(self.vocabulary)),
+        )
