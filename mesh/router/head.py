@@ -53,7 +53,8 @@ class LinearHead:
 
     def margins(self, features: QueryFeatures) -> np.ndarray:
         """float32 [queries, experts], in the index's expert order."""
-        out = features.vectors @ self._vector_w
-        out += features.words @ self._word_w
-        out += features.chars @ self._char_w
-        return np.asarray(out + self._intercept, np.float32)
+        out = features.vectors @ self._vector_w + self._intercept
+        pairs = zip(features.words, features.chars, strict=True)
+        for row, ((wc, wv), (cc, cv)) in enumerate(pairs):
+            out[row] += wv @ self._word_w[wc] + cv @ self._char_w[cc]
+        return np.asarray(out, np.float32)

@@ -37,12 +37,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
 from mesh.config import ExpertManifest
 from mesh.router.decision import ExpertScore
 from mesh.router.language import dominant_script
-from mesh.router.lexical import LexicalSpace, term_counts
+from mesh.router.lexical import LexicalSpace, TermIndex, term_counts
 
 LEX_WEIGHT = 0.7
 """Weight of the word TF-IDF cosine next to the embedding cosine (best of 0.3-1.0 on CLINC)."""
@@ -109,8 +108,10 @@ class QueryFeatures:
 
     texts: tuple[str, ...]
     vectors: np.ndarray
-    words: sp.csr_matrix
-    chars: sp.csr_matrix
+    words: list[tuple[np.ndarray, np.ndarray]]
+    """Per text: (columns, values) in the index's word space."""
+    chars: list[tuple[np.ndarray, np.ndarray]]
+    """Per text: (columns, values) in the index's character space."""
 
 
 def embed_experts(
@@ -153,7 +154,7 @@ class ExampleIndex:
         self.char_space = LexicalSpace.fit(chars)
         self.word_rows = self.word_space.transform(words)
         self.char_rows = self.char_space.transform(chars)
-        self._word_rows_t = self.word_rows.T.tocsr()
+        self._word_terms = TermIndex(self.word_rows)
         if self.experts:
             self.vectors = np.ascontiguousarray(np.vstack([e.vectors for e in self.experts]))
             self.centroids = np.ascontiguousarray(np.vstack([
@@ -216,15 +217,16 @@ class ExampleIndex:
         """``texts`` (already embedded as ``vectors``) in this index's lexical spaces."""
         return QueryFeatures(
             tuple(texts), vectors,
-            self.word_space.transform(term_counts(texts, "word")),
-            self.char_space.transform(term_counts(texts, "char")),
+            self.word_space.sparse_vectors(term_counts(texts, "word")),
+            self.char_space.sparse_vectors(term_counts(texts, "char")),
         )
 
     def row_similarities(self, features: QueryFeatures) -> np.ndarray:
         """``row_sim`` of each query against every row: float32 [queries, rows]."""
         sims = features.vectors @ self.vectors.T
-        lexical = (features.words @ self._word_rows_t).toarray()
-        return (sims + LEX_WEIGHT * lexical).astype(np.float32)
+        for row, (columns, values) in enumerate(features.words):
+            sims[row] += LEX_WEIGHT * self._word_terms.dot(columns, values)
+        return sims.astype(np.float32, copy=False)
 
     def candidates(self, restrict_to: Iterable[str] | None) -> list[int]:
         """Positions of the experts a request may go to."""

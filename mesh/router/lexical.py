@@ -96,34 +96,66 @@ class LexicalSpace:
         idf = np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in terms], np.float32)
         return cls({t: i for i, t in enumerate(terms)}, idf, math.log(1 + n) + 1.0)
 
-    def transform(self, documents: Iterable[Counter[str]]) -> sp.csr_matrix:
-        """Sublinear TF * IDF rows, scaled by the length of the *whole* text.
+    def vector(self, doc: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One text's (columns, values): sublinear TF * IDF, scaled by the length of the *whole*
+        text.
 
         Terms outside the vocabulary have no column but count in the length (at the IDF of an
         unseen term): a request whose only known word is "of" must not match an example through
         "of" as if it were all the request said. Example rows contain only known terms, so
         theirs are unit rows.
         """
-        indptr, indices, values = [0], [], []
-        for doc in documents:
-            cols = sorted((self.vocabulary[t], c) for t, c in doc.items() if t in self.vocabulary)
-            unseen = sum(
-                (1.0 + math.log(c)) ** 2 for t, c in doc.items() if t not in self.vocabulary
-            )
-            idx = np.fromiter((c for c, _ in cols), np.int64, len(cols))
-            val = np.fromiter((1.0 + math.log(k) for _, k in cols), np.float32, len(cols))
-            val *= self.idf[idx]
-            norm = math.sqrt(float(val @ val) + unseen * self.unseen_idf**2)
-            if norm > 0:
-                val /= norm
-            indices.append(idx)
-            values.append(val)
-            indptr.append(indptr[-1] + len(idx))
+        cols = sorted((self.vocabulary[t], c) for t, c in doc.items() if t in self.vocabulary)
+        unseen = sum((1.0 + math.log(c)) ** 2 for t, c in doc.items() if t not in self.vocabulary)
+        idx = np.fromiter((c for c, _ in cols), np.int64, len(cols))
+        val = np.fromiter((1.0 + math.log(k) for _, k in cols), np.float32, len(cols))
+        val *= self.idf[idx]
+        norm = math.sqrt(float(val @ val) + unseen * self.unseen_idf**2)
+        if norm > 0:
+            val /= norm
+        return idx, val
+
+    def sparse_vectors(
+        self, documents: Iterable[Counter[str]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`vector` of each document (no scipy matrix: ~0.1 ms saved per request)."""
+        return [self.vector(doc) for doc in documents]
+
+    def transform(self, documents: Iterable[Counter[str]]) -> sp.csr_matrix:
+        """The documents' vectors stacked as a CSR matrix (index rows, model fitting)."""
+        vectors = self.sparse_vectors(documents)
+        indptr = np.cumsum([0, *(len(i) for i, _ in vectors)])
         return sp.csr_matrix(
             (
-                np.concatenate(values) if values else np.zeros(0, np.float32),
-                np.concatenate(indices) if indices else np.zeros(0, np.int64),
-                np.asarray(indptr, np.int64),
+                np.concatenate([v for _, v in vectors]) if vectors else np.zeros(0, np.float32),
+                np.concatenate([i for i, _ in vectors]) if vectors else np.zeros(0, np.int64),
+                indptr.astype(np.int64),
             ),
-            shape=(len(indptr) - 1, len(self.vocabulary)),
+            shape=(len(vectors), len(self.vocabulary)),
         )
+
+
+class TermIndex:
+    """Rows' sparse vectors transposed (term -> rows), for dot products with one request."""
+
+    def __init__(self, rows: sp.csr_matrix) -> None:
+        t = rows.T.tocsr()
+        self.n_rows = rows.shape[0]
+        self._indptr = t.indptr
+        self._indices = t.indices
+        self._data = t.data.astype(np.float32)
+
+    def dot(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """float32 [n_rows]: the request's dot product with every row."""
+        if not len(columns):
+            return np.zeros(self.n_rows, np.float32)
+        starts = self._indptr[columns]
+        lengths = self._indptr[columns + 1] - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(self.n_rows, np.float32)
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        positions = offsets + np.arange(total)
+        weights = self._data[positions] * np.repeat(values, lengths)
+        out = np.bincount(self._indices[positions], weights=weights, minlength=self.n_rows)
+        return out.astype(np.float32)
