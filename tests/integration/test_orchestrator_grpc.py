@@ -171,6 +171,13 @@ def test_route_explains_and_out_of_scope_says_so(
         input=common_pb2.Content(text="Which barley variety yields most at Crookston?")),
         timeout=10)
     assert route.route.chosen == ["crop-yield"] and route.route.reason
+    assert "English model" in route.route.reason
+    explained = route.threshold_explanation
+    assert f"threshold {route.route.threshold:.2f} calibrated from" in explained
+    assert "Multilingual model" in explained
+    hindi = stub.Route(orchestrator_pb2.RouteRequest(
+        input=common_pb2.Content(text="स्तन कैंसर की जांच के लिए कोशिका माप बताइए")), timeout=10)
+    assert "multilingual model" in hindi.route.reason and "devanagari" in hindi.route.reason
     off = stub.Ask(ask("Who won the football world cup in 1998?"), timeout=30)
     assert off.route.out_of_scope and not off.parts
     assert "No expert" in off.answer
