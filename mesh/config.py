@@ -61,6 +61,13 @@ class AutoscalingConfig(_Strict):
     """How long load must stay high before adding replicas."""
     downscale_delay_s: float = Field(600.0, ge=0)
     """How long load must stay low before removing replicas."""
+    downscale_to_zero_delay_s: float | None = Field(None, ge=0)
+    """How long an expert at one replica must stay idle before releasing it (min_replicas 0);
+    None uses downscale_delay_s."""
+    look_back_period_s: float | None = Field(None, gt=0)
+    """Window the load is averaged over before deciding (Serve's default, 30 s, when None); a
+    shorter window follows a step of load sooner (measured: 1 -> 3 replicas in ~30 s with the
+    default, see docs/benchmarks.md)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoscalingConfig:
@@ -403,6 +410,12 @@ class OrchestratorConfig(_Strict):
     """SQLite file for sessions, relative to state_dir."""
     grace_s: float = Field(5.0, ge=0)
     """Seconds in-flight requests get to finish on shutdown."""
+    metrics_port: int | None = Field(9090, ge=0, le=65535)
+    """Port of the Prometheus endpoint (http://host:port/metrics) of `mesh orchestrator`, on
+    ``host``; None turns it off, 0 picks a free one."""
+    metrics_sample_s: float = Field(1.0, gt=0)
+    """How often replica counts are sampled: replica-seconds, the replicas gauge, and the check
+    that marks a request as a cold start (its expert was at zero replicas)."""
 
 
 class RayConfig(_Strict):

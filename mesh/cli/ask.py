@@ -32,8 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     route.set_defaults(func=cmd_route)
 
     experts = sub.add_parser(
-        "experts", help="list experts with organization, runtime, replicas, status",
+        "experts",
+        help="list experts with organization, runtime, replicas, status and cost "
+        "(replica-seconds, requests, replica-seconds per request)",
     )
+    experts.add_argument("--by-organization", action="store_true",
+                         help="also total replica-seconds per organization, CPU and GPU apart")
     _address(experts)
     experts.set_defaults(func=cmd_experts)
 
@@ -114,11 +118,25 @@ def cmd_experts(args: argparse.Namespace) -> int:
     listed = _call(args, lambda c: c.experts())
     if isinstance(listed, int):
         return listed
-    header = f"{'EXPERT':<22} {'ORGANIZATION':<30} {'RUNTIME':<8} {'REPLICAS':>8}  STATUS"
-    print(header)
+    # Cost is replica-seconds (replicas held x seconds) since the orchestrator started; CPU and
+    # GPU replica-seconds are kept apart (DEVICE), per request is that divided by REQUESTS.
+    # REPLICAS and STATUS stay the last two columns: scripts read them from the end.
+    print(f"{'EXPERT':<22} {'ORGANIZATION':<26} {'RUNTIME':<7} {'DEVICE':<6} {'REPLICA-S':>10} "
+          f"{'REQUESTS':>8} {'REPLICA-S/REQ':>13} {'REPLICAS':>8}  STATUS")
     for row in listed.experts:
-        print(f"{row.card.name:<22} {row.card.organization:<30} {row.card.runtime:<8} "
-              f"{row.replicas:>8}  {row.status}")
+        per = f"{row.cost_per_request:.3f}" if row.requests else "-"
+        print(f"{row.card.name:<22} {row.card.organization:<26} {row.card.runtime:<7} "
+              f"{row.device or 'cpu':<6} {row.replica_seconds:>10.1f} {row.requests:>8} "
+              f"{per:>13} {row.replicas:>8}  {row.status}")
+    if args.by_organization:
+        totals: dict[tuple[str, str], list[float]] = {}
+        for row in listed.experts:
+            t = totals.setdefault((row.card.organization, row.device or "cpu"), [0.0, 0.0])
+            t[0] += row.replica_seconds
+            t[1] += row.requests
+        print(f"\n{'ORGANIZATION':<26} {'DEVICE':<6} {'REPLICA-S':>10} {'REQUESTS':>8}")
+        for (org, device), (seconds, requests) in sorted(totals.items()):
+            print(f"{org:<26} {device:<6} {seconds:>10.1f} {int(requests):>8}")
     return 0
 
 

@@ -9,8 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mesh.cli.common import DEMO_CONFIG, config_path, demo_artifacts_dir, mesh_command
+
+if TYPE_CHECKING:
+    from mesh.config import MeshConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     orch = sub.add_parser("orchestrator", help="run the orchestrator in the foreground")
     orch.add_argument("-c", "--config", help="mesh config YAML (default: the embedded demo mesh)")
     orch.add_argument("--port", type=int, help="override orchestrator.port")
+    orch.add_argument("--metrics-port", type=int,
+                      help="override orchestrator.metrics_port (Prometheus /metrics; 0: any)")
     orch.add_argument("--local", action="store_true",
                       help="run the experts in this process instead of on Ray (tests, laptops)")
     from mesh.cli.federation import add_hub_arguments
@@ -54,7 +60,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     if running and running.orchestrator_pid and pid_alive(running.orchestrator_pid):
         print(f"mesh is already up (orchestrator at {running.orchestrator_address}); "
               "`mesh down` stops it")
-        return 0
+        if path == DEMO_CONFIG:
+            demo_artifacts_dir(state)
+        return _apply_manifests(config)
     if path == DEMO_CONFIG:
         from mesh.demo.build import build_demo
 
@@ -118,6 +126,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_manifests(config: MeshConfig) -> int:
+    """On a running mesh, deploy the manifests again: Serve leaves unchanged experts alone and
+    applies an autoscaling change to the running replicas of that expert only (apps.code_version),
+    so scaling is changed by editing the manifest and re-running `mesh up`."""
+    from mesh.config import check_model_files, load_manifests
+    from mesh.serving import apps, cluster
+
+    manifests = load_manifests(config)
+    for manifest in manifests:
+        check_model_files(manifest)
+    cluster.connect(config.ray, config.state_path())
+    print(f"applying {len(manifests)} manifests (unchanged experts are left as they are)",
+          flush=True)
+    apps.deploy_experts(manifests, progress=lambda line: print(line, flush=True))
+    return 0
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -160,7 +185,11 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
     from mesh.config import load_config, load_manifests
     from mesh.experts.transport import ExpertTransport, LocalTransport
     from mesh.observability.logs import setup_logging
-    from mesh.orchestrator.server import run_until_signalled, serve_orchestrator
+    from mesh.orchestrator.server import (
+        run_until_signalled,
+        serve_orchestrator,
+        start_observability,
+    )
     from mesh.orchestrator.service import Orchestrator
     from mesh.orchestrator.sessions import SessionStore
     from mesh.serving import cluster
@@ -173,6 +202,9 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
         config = config.model_copy(
             update={"orchestrator": config.orchestrator.model_copy(update={"port": args.port})}
         )
+    if args.metrics_port is not None:
+        config = config.model_copy(update={"orchestrator": config.orchestrator.model_copy(
+            update={"metrics_port": args.metrics_port})})
     if path == DEMO_CONFIG:
         demo_artifacts_dir(config.state_path())
     manifests = load_manifests(config)
@@ -198,6 +230,11 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
             print(f"registry serving on {hub.cfg.host}:{port} (mutual TLS)", flush=True)
         running = await serve_orchestrator(orchestrator)
         print(f"orchestrator serving on {config.orchestrator.host}:{running.port}", flush=True)
+        running.observability = await start_observability(orchestrator,
+                                                          ray_metrics=not args.local)
+        if running.observability.port is not None:
+            print(f"metrics on http://{config.orchestrator.host}:{running.observability.port}"
+                  "/metrics", flush=True)
         health_port = None
         if args.health_port is not None:
             from mesh.federation.health_port import serve_health_port

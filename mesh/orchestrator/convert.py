@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mesh.config import ExpertManifest
 from mesh.experts.transport import ExpertState
+from mesh.observability.cost import CostRow
 from mesh.orchestrator.combine import Part
 from mesh.orchestrator.service import AskCommand, AskResult
 from mesh.orchestrator.sessions import SessionRecord
@@ -55,7 +56,7 @@ def result_to_wire(r: AskResult) -> orchestrator_pb2.AskResponse:
         route=route_to_wire(r.route),
         timings=orchestrator_pb2.Timings(
             route_ms=r.timings.route_ms, experts_ms=r.timings.experts_ms,
-            total_ms=r.timings.total_ms,
+            total_ms=r.timings.total_ms, cold_start_ms=r.timings.cold_start_ms,
         ),
         session_id=r.session_id,
     )
@@ -63,15 +64,22 @@ def result_to_wire(r: AskResult) -> orchestrator_pb2.AskResponse:
 
 def experts_to_wire(
     rows: list[tuple[ExpertManifest, ExpertState]],
+    costs: dict[str, CostRow] | None = None,
 ) -> orchestrator_pb2.ListExpertsResponse:
-    return orchestrator_pb2.ListExpertsResponse(
-        experts=[
-            orchestrator_pb2.ExpertStatus(
-                card=card_from_manifest(m), replicas=s.replicas, status=s.status
-            )
-            for m, s in rows
-        ]
-    )
+    costs = costs or {}
+    out = []
+    for m, s in rows:
+        status = orchestrator_pb2.ExpertStatus(
+            card=card_from_manifest(m), replicas=s.replicas, status=s.status,
+            device="gpu" if m.resources.num_gpus > 0 else "cpu",
+        )
+        cost = costs.get(m.name)
+        if cost is not None:
+            status.replica_seconds = cost.replica_seconds
+            status.requests = cost.requests
+            status.cost_per_request = cost.cost_per_request
+        out.append(status)
+    return orchestrator_pb2.ListExpertsResponse(experts=out)
 
 
 def session_to_wire(s: SessionRecord) -> orchestrator_pb2.Session:

@@ -11,6 +11,8 @@ import grpc
 from grpc_health.v1 import health
 
 from mesh.grpcutil.server import start_server, stop_server
+from mesh.observability.exporter import MetricsServer, ReplicaSampler, serve_metrics
+from mesh.observability.metrics import BreakerCollector, breaker_nodes
 from mesh.orchestrator.service import Orchestrator
 from mesh.orchestrator.servicer import SERVICE_NAME, OrchestratorServicer
 from mesh.proto.v1 import orchestrator_pb2_grpc
@@ -26,9 +28,50 @@ class RunningOrchestrator:
     port: int
     health: health.aio.HealthServicer
     grace_s: float
+    observability: Observability | None = None
 
     async def stop(self) -> None:
         await stop_server(self.server, self.health, self.grace_s)
+        if self.observability is not None:
+            await self.observability.stop()
+
+
+@dataclass
+class Observability:
+    """The orchestrator's /metrics endpoint and the replica sampler behind its cost figures."""
+
+    sampler: ReplicaSampler
+    http: MetricsServer | None = None
+
+    @property
+    def port(self) -> int | None:
+        return self.http.port if self.http is not None else None
+
+    async def stop(self) -> None:
+        await self.sampler.stop()
+        if self.http is not None:
+            await asyncio.to_thread(self.http.stop)
+
+
+async def start_observability(orchestrator: Orchestrator, ray_metrics: bool) -> Observability:
+    """Start sampling replicas and, unless ``metrics_port`` is None, serve /metrics on the
+    orchestrator's host. ``ray_metrics`` passes Ray Serve's ``ray_serve_*`` series through
+    (the orchestrator must have joined the cluster as a driver)."""
+    cfg = orchestrator.config
+    metrics = orchestrator.metrics
+    metrics.add_collector(BreakerCollector(breaker_nodes(orchestrator.transport)))
+    if ray_metrics:
+        from mesh.observability.ray_metrics import RayServeCollector
+
+        metrics.add_collector(RayServeCollector())
+    sampler = ReplicaSampler(metrics, orchestrator.transport.states, cfg.metrics_sample_s)
+    await sampler.sample_once()
+    sampler.start()
+    http = None
+    if cfg.metrics_port is not None:
+        http = await asyncio.to_thread(serve_metrics, metrics, cfg.host, cfg.metrics_port)
+        log.info("metrics on http://%s:%d/metrics", cfg.host, http.port)
+    return Observability(sampler, http)
 
 
 async def serve_orchestrator(orchestrator: Orchestrator) -> RunningOrchestrator:

@@ -15,8 +15,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mesh.config import ExpertManifest, OrchestratorConfig, RouterConfig
-from mesh.errors import ExpertNotFound, InputTooLarge, InvalidInput, MeshError
+from mesh.errors import (
+    ExpertDeadlineExceeded,
+    ExpertNotFound,
+    InputTooLarge,
+    InvalidInput,
+    MeshError,
+)
 from mesh.experts.transport import ExpertState, ExpertTransport
+from mesh.observability.cost import CostLedger, CostRow, prices
+from mesh.observability.metrics import MeshMetrics
 from mesh.orchestrator.combine import NO_EXPERT, Part, combine
 from mesh.orchestrator.sessions import SessionRecord, SessionStore
 from mesh.router import ExpertScore, RouteDecision, Router
@@ -43,6 +51,9 @@ class Timings:
     route_ms: float = 0.0
     experts_ms: float = 0.0
     total_ms: float = 0.0
+    cold_start_ms: float = 0.0
+    """Longest call to an expert that had zero replicas when the request reached it (the
+    request waited for a replica to start); 0 when every expert was warm."""
 
 
 @dataclass
@@ -66,6 +77,7 @@ class _Turn:
     route_ms: float
     request: ExpertInput
     experts_start: float
+    cold_ms: float = 0.0
 
 
 class Orchestrator:
@@ -80,8 +92,10 @@ class Orchestrator:
         config: OrchestratorConfig | None = None,
         router_config: RouterConfig | None = None,
         router: Router | None = None,
+        metrics: MeshMetrics | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
+        self.metrics = metrics or MeshMetrics(CostLedger(prices(list(manifests))))
         self.transport = transport
         self.sessions = sessions
         self.manifests = {m.name: m for m in manifests}
@@ -93,6 +107,7 @@ class Orchestrator:
         first, so no request is routed to a name the orchestrator does not know yet."""
         self.router.set_experts(list(manifests))
         self.manifests = {m.name: m for m in manifests}
+        self.metrics.ledger.set_prices(prices(list(manifests)))
 
     def _routable(self) -> list[str] | None:
         """Experts the router may choose now, when the transport knows (a federated transport
@@ -146,7 +161,9 @@ class Orchestrator:
             # requests route in parallel and the loop keeps serving (measured: x2 req/s at c=8).
             decision = await asyncio.to_thread(self.router.route, cmd.text, history,
                                                self._routable())
-        return decision, (time.perf_counter() - start) * 1000
+        seconds = time.perf_counter() - start
+        self.metrics.route_seconds.observe(seconds)
+        return decision, seconds * 1000
 
     async def _begin(self, cmd: AskCommand, timeout_s: float | None) -> _Turn:
         """Everything before the experts are called: validate, read history, route."""
@@ -164,14 +181,20 @@ class Orchestrator:
         answer = combine(parts) if parts else NO_EXPERT
         session_id = await self._record(cmd, answer, [p.expert for p in parts])
         total_ms = (time.perf_counter() - turn.start) * 1000
-        timings = Timings(turn.route_ms, experts_ms, total_ms)
+        timings = Timings(turn.route_ms, experts_ms, total_ms, turn.cold_ms)
         return AskResult(answer, parts, turn.decision, timings, session_id)
 
     async def ask(self, cmd: AskCommand, timeout_s: float | None = None) -> AskResult:
         """Answer one request; raises MeshError subclasses with their status codes."""
-        turn = await self._begin(cmd, timeout_s)
-        parts = await self._dispatch(turn.decision, turn.request, turn.deadline)
-        return await self._finish(cmd, turn, parts)
+        try:
+            turn = await self._begin(cmd, timeout_s)
+            parts = await self._dispatch(turn)
+            result = await self._finish(cmd, turn, parts)
+        except BaseException as e:
+            self.metrics.asks.labels(status_name(e)).inc()
+            raise
+        self.metrics.asks.labels("OK").inc()
+        return result
 
     async def ask_stream(
         self, cmd: AskCommand, timeout_s: float | None = None
@@ -180,40 +203,50 @@ class Orchestrator:
 
         Experts stream one after another in route order, so each part reads whole.
         """
-        turn = await self._begin(cmd, timeout_s)
-        parts: list[Part] = []
-        scores = {s.expert: s.score for s in turn.decision.scores}
-        for name in turn.decision.chosen:
-            part_start = time.perf_counter()
-            pieces: list[str] = []
-            remaining = max(turn.deadline - time.perf_counter(), 0.001)
-            async for piece in self.transport.infer_stream(name, turn.request, remaining):
-                pieces.append(piece)
-                yield (name, piece)
-            output = ExpertOutput(text="".join(pieces))
-            parts.append(Part(name, self._org(name), output, scores.get(name, 0.0),
-                              (time.perf_counter() - part_start) * 1000))
-        if not parts:
-            yield ("", NO_EXPERT)
-        yield await self._finish(cmd, turn, parts)
+        try:
+            turn = await self._begin(cmd, timeout_s)
+            self.metrics.fanout.observe(len(turn.decision.chosen))
+            parts: list[Part] = []
+            scores = {s.expert: s.score for s in turn.decision.scores}
+            for name in turn.decision.chosen:
+                pieces: list[str] = []
+                remaining = max(turn.deadline - time.perf_counter(), 0.001)
+                with self._watch(name, turn) as watch:
+                    async for piece in self.transport.infer_stream(name, turn.request,
+                                                                   remaining):
+                        pieces.append(piece)
+                        yield (name, piece)
+                output = ExpertOutput(text="".join(pieces))
+                parts.append(Part(name, self._org(name), output, scores.get(name, 0.0),
+                                  watch.ms))
+            if not parts:
+                yield ("", NO_EXPERT)
+            result = await self._finish(cmd, turn, parts)
+        except BaseException as e:
+            self.metrics.asks.labels(status_name(e)).inc()
+            raise
+        self.metrics.asks.labels("OK").inc()
+        yield result
 
     def _org(self, expert: str) -> str:
         m = self.manifests.get(expert)
         return m.organization if m else ""
 
-    async def _dispatch(
-        self, decision: RouteDecision, request: ExpertInput, deadline: float
-    ) -> list[Part]:
+    def _watch(self, expert: str, turn: _Turn) -> _ExpertCall:
+        return _ExpertCall(self, expert, turn)
+
+    async def _dispatch(self, turn: _Turn) -> list[Part]:
+        decision, request, deadline = turn.decision, turn.request, turn.deadline
+        self.metrics.fanout.observe(len(decision.chosen))
         if not decision.chosen:
             return []
         scores = {s.expert: s.score for s in decision.scores}
 
         async def call(name: str) -> Part:
-            t0 = time.perf_counter()
-            remaining = max(deadline - t0, 0.001)
-            output = await self.transport.infer(name, request, remaining)
-            return Part(name, self._org(name), output, scores.get(name, 0.0),
-                        (time.perf_counter() - t0) * 1000)
+            remaining = max(deadline - time.perf_counter(), 0.001)
+            with self._watch(name, turn) as watch:
+                output = await self.transport.infer(name, request, remaining)
+            return Part(name, self._org(name), output, scores.get(name, 0.0), watch.ms)
 
         results = await asyncio.gather(*(call(n) for n in decision.chosen), return_exceptions=True)
         if not any(isinstance(r, Part) for r in results):
@@ -258,11 +291,55 @@ class Orchestrator:
         missing = ExpertState(0, "UNAVAILABLE")
         return [(m, states.get(name, missing)) for name, m in sorted(self.manifests.items())]
 
+    def costs(self) -> dict[str, CostRow]:
+        """Each expert's replica-seconds, requests and cost per request so far."""
+        return {row.expert: row for row in self.metrics.ledger.rows()}
+
     async def get_session(self, session_id: str) -> SessionRecord:
         """A session's turns; raises SessionNotFound."""
         if not session_id:
             raise InvalidInput("session_id", "is empty; pass the id an Ask response returned")
         return await asyncio.to_thread(self.sessions.get, session_id)
+
+
+def status_name(err: BaseException) -> str:
+    """The gRPC status name a failure reaches the client with (the interceptor's mapping)."""
+    if isinstance(err, MeshError):
+        return err.code.name
+    if isinstance(err, asyncio.CancelledError | GeneratorExit):
+        return "CANCELLED"
+    return "INTERNAL"
+
+
+class _ExpertCall:
+    """Times one expert call and records it: status, latency, and whether it found the expert
+    at zero replicas (a cold start, charged to the turn's ``cold_ms``). A deadline missed during
+    a cold start says so, since the fix differs (min_replicas, or a longer deadline)."""
+
+    def __init__(self, orchestrator: Orchestrator, expert: str, turn: _Turn) -> None:
+        self.o, self.expert, self.turn = orchestrator, expert, turn
+        self.cold = orchestrator.metrics.ledger.is_cold(expert)
+        self.ms = 0.0
+
+    def __enter__(self) -> _ExpertCall:
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: object, err: BaseException | None, tb: object) -> None:
+        seconds = time.perf_counter() - self.t0
+        self.ms = seconds * 1000
+        org = self.o._org(self.expert)
+        if err is None:
+            self.o.metrics.ledger.answered(self.expert, time.monotonic())
+        self.o.metrics.record_expert_call(
+            self.expert, org, "OK" if err is None else status_name(err), seconds, self.cold)
+        if self.cold:
+            self.turn.cold_ms = max(self.turn.cold_ms, self.ms)
+            if isinstance(err, ExpertDeadlineExceeded):
+                raise ExpertDeadlineExceeded(
+                    f"{err}; it had zero replicas and was still starting one (cold start): "
+                    "raise its autoscaling.min_replicas or the request's deadline"
+                ) from err
 
 
 def _short(err: BaseException, limit: int = 200) -> str:

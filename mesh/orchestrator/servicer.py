@@ -48,13 +48,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         decision, ms = await self.orchestrator.route(request.input.text, request.session_id)
         return orchestrator_pb2.RouteResponse(
             route=convert.route_to_wire(decision), route_ms=ms,
-            threshold_explanation=self._service.router.explain_thresholds(),
+            threshold_explanation=self.orchestrator.router.explain_thresholds(),
         )
 
     async def ListExperts(
         self, request: orchestrator_pb2.ListExpertsRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListExpertsResponse:
-        return convert.experts_to_wire(await self.orchestrator.list_experts())
+        rows = await self.orchestrator.list_experts()
+        return convert.experts_to_wire(rows, self.orchestrator.costs())
 
     async def GetSession(
         self, request: orchestrator_pb2.GetSessionRequest, context: grpc.aio.ServicerContext

@@ -31,6 +31,13 @@ _QUIET = {
     "RAY_SERVE_LOG_TO_STDERR": "0",
 }
 TOKEN_FILE = "ray_auth_token"
+# How often replicas and handles report load to Serve's autoscaler. Ray's default (10 s) makes a
+# scale-up take ~33 s on a step of load; 0.5 s measured 6-6.6 s to 3 replicas (Ray 2.60) for a
+# few extra small RPCs per replica. Defaults only: the operator's own values win.
+AUTOSCALING_DEFAULTS = {
+    "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "0.5",
+    "RAY_SERVE_HANDLE_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "0.5",
+}
 
 
 def auth_env(cfg: RayConfig, state: Path) -> dict[str, str]:
@@ -53,7 +60,7 @@ def auth_env(cfg: RayConfig, state: Path) -> dict[str, str]:
 
 def ray_env(cfg: RayConfig, state: Path) -> dict[str, str]:
     """Environment for Ray processes and drivers of the mesh whose state is in ``state``."""
-    return {**os.environ, **_QUIET, **auth_env(cfg, state)}
+    return {**AUTOSCALING_DEFAULTS, **os.environ, **_QUIET, **auth_env(cfg, state)}
 
 
 def _ray_bin() -> str:
@@ -174,6 +181,8 @@ def connect(cfg: RayConfig, state: Path | None = None) -> None:
     # and refresh the config if something imported Ray earlier in this process.
     already_imported = "ray" in sys.modules
     os.environ.update(_QUIET)
+    for key, value in AUTOSCALING_DEFAULTS.items():
+        os.environ.setdefault(key, value)  # this driver's handles report load too
     if state is not None:
         os.environ.update(auth_env(cfg, state))
     import ray

@@ -135,3 +135,15 @@ def test_network_policy_admits_only_ray_members_to_ray_pods(render: Render) -> N
     assert _selects(member, orchestrator)  # drivers must reach the replicas and back
     for rule in policy["spec"]["ingress"][1:]:
         assert "namespaceSelector" in rule["from"][0] and rule["ports"]
+
+
+def test_orchestrator_serves_metrics_where_the_service_monitor_scrapes(render: Render) -> None:
+    import yaml
+
+    values = next(p for p in CI_VALUES if p.stem == "hub-production-values")
+    docs = render(values, "--set", "serviceMonitor.meshMetricsPort=9191")
+    config = yaml.safe_load(one(docs, "ConfigMap", "-config")["data"]["mesh.yaml"])
+    assert config["orchestrator"]["metrics_port"] == 9191
+    container = one(docs, "Deployment", "-orchestrator")["spec"]["template"]["spec"][
+        "containers"][0]
+    assert {"name": "metrics", "containerPort": 9191} in container["ports"]

@@ -168,6 +168,8 @@ config always shows what runs. A manifest file's blocks are read by the builder 
 {{- $orch := merge (dict "host" "0.0.0.0" "port" $front.port "grace_s" $front.graceSeconds) (.Values.orchestrator.settings | default dict) -}}
 {{- $_ := set $orch "host" "0.0.0.0" -}}
 {{- $_ := set $orch "port" $front.port -}}
+{{- /* The orchestrator's /metrics: the port the ServiceMonitor and the container expose. */ -}}
+{{- $_ := set $orch "metrics_port" (int .Values.serviceMonitor.meshMetricsPort) -}}
 {{- $ray := dict "address" (printf "%s:6379" (include "mesh.rayHeadService" .)) "namespace" "mesh" -}}
 {{- $cfg := dict "experts" $experts "state_dir" (include "mesh.stateDir" .) "orchestrator" $orch "ray" $ray -}}
 {{- if .Values.orchestrator.router -}}{{- $_ := set $cfg "router" .Values.orchestrator.router -}}{{- end -}}

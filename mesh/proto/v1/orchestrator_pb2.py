@@ -26,7 +26,7 @@ from mesh.proto.v1 import common_pb2 as mesh_dot_v1_dot_common__pb2
 from mesh.proto.v1 import expert_pb2 as mesh_dot_v1_dot_expert__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amesh/v1/orchestrator.proto\x12\x07mesh.v1\x1a\x14mesh/v1/common.proto\x1a\x14mesh/v1/expert.proto\"\xbe\x01\n\nAskRequest\x12\x1f\n\x05input\x18\x01 \x01(\x0b\x32\x10.mesh.v1.Content\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65xperts\x18\x03 \x03(\t\x12\x37\n\nparameters\x18\x04 \x03(\x0b\x32#.mesh.v1.AskRequest.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x01\n\x0b\x41skResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\"\n\x05parts\x18\x02 \x03(\x0b\x32\x13.mesh.v1.AnswerPart\x12%\n\x05route\x18\x03 \x01(\x0b\x32\x16.mesh.v1.RouteDecision\x12!\n\x07timings\x18\x04 \x01(\x0b\x32\x10.mesh.v1.Timings\x12\x12\n\nsession_id\x18\x05 \x01(\t\"\xdd\x01\n\nAnswerPart\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\x14\n\x0corganization\x18\x02 \x01(\t\x12 \n\x06output\x18\x03 \x01(\x0b\x32\x10.mesh.v1.Content\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x33\n\x08metadata\x18\x05 \x03(\x0b\x32!.mesh.v1.AnswerPart.MetadataEntry\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\rRouteDecision\x12$\n\x06scores\x18\x01 \x03(\x0b\x32\x14.mesh.v1.ExpertScore\x12\x0e\n\x06\x63hosen\x18\x02 \x03(\t\x12\x14\n\x0cout_of_scope\x18\x03 \x01(\x08\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06reason\x18\x05 \x01(\t\"E\n\x0b\x45xpertScore\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x17\n\x0fnearest_example\x18\x03 \x01(\t\"A\n\x07Timings\x12\x10\n\x08route_ms\x18\x01 \x01(\x01\x12\x12\n\nexperts_ms\x18\x02 \x01(\x01\x12\x10\n\x08total_ms\x18\x03 \x01(\x01\"S\n\x08\x41skChunk\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\x12\n\ntext_delta\x18\x02 \x01(\t\x12#\n\x05\x66inal\x18\x03 \x01(\x0b\x32\x14.mesh.v1.AskResponse\"C\n\x0cRouteRequest\x12\x1f\n\x05input\x18\x01 \x01(\x0b\x32\x10.mesh.v1.Content\x12\x12\n\nsession_id\x18\x02 \x01(\t\"g\n\rRouteResponse\x12%\n\x05route\x18\x01 \x01(\x0b\x32\x16.mesh.v1.RouteDecision\x12\x10\n\x08route_ms\x18\x02 \x01(\x01\x12\x1d\n\x15threshold_explanation\x18\x03 \x01(\t\"\x14\n\x12ListExpertsRequest\"S\n\x0c\x45xpertStatus\x12!\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x13.mesh.v1.ExpertCard\x12\x10\n\x08replicas\x18\x02 \x01(\x05\x12\x0e\n\x06status\x18\x03 \x01(\t\"=\n\x13ListExpertsResponse\x12&\n\x07\x65xperts\x18\x01 \x03(\x0b\x32\x15.mesh.v1.ExpertStatus\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"O\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x05turns\x18\x02 \x03(\x0b\x32\r.mesh.v1.Turn\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x32\xbc\x02\n\x13OrchestratorService\x12\x30\n\x03\x41sk\x12\x13.mesh.v1.AskRequest\x1a\x14.mesh.v1.AskResponse\x12\x35\n\tAskStream\x12\x13.mesh.v1.AskRequest\x1a\x11.mesh.v1.AskChunk0\x01\x12\x36\n\x05Route\x12\x15.mesh.v1.RouteRequest\x1a\x16.mesh.v1.RouteResponse\x12H\n\x0bListExperts\x12\x1b.mesh.v1.ListExpertsRequest\x1a\x1c.mesh.v1.ListExpertsResponse\x12:\n\nGetSession\x12\x1a.mesh.v1.GetSessionRequest\x1a\x10.mesh.v1.Sessionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amesh/v1/orchestrator.proto\x12\x07mesh.v1\x1a\x14mesh/v1/common.proto\x1a\x14mesh/v1/expert.proto\"\xbe\x01\n\nAskRequest\x12\x1f\n\x05input\x18\x01 \x01(\x0b\x32\x10.mesh.v1.Content\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65xperts\x18\x03 \x03(\t\x12\x37\n\nparameters\x18\x04 \x03(\x0b\x32#.mesh.v1.AskRequest.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x01\n\x0b\x41skResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\"\n\x05parts\x18\x02 \x03(\x0b\x32\x13.mesh.v1.AnswerPart\x12%\n\x05route\x18\x03 \x01(\x0b\x32\x16.mesh.v1.RouteDecision\x12!\n\x07timings\x18\x04 \x01(\x0b\x32\x10.mesh.v1.Timings\x12\x12\n\nsession_id\x18\x05 \x01(\t\"\xdd\x01\n\nAnswerPart\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\x14\n\x0corganization\x18\x02 \x01(\t\x12 \n\x06output\x18\x03 \x01(\x0b\x32\x10.mesh.v1.Content\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x33\n\x08metadata\x18\x05 \x03(\x0b\x32!.mesh.v1.AnswerPart.MetadataEntry\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\rRouteDecision\x12$\n\x06scores\x18\x01 \x03(\x0b\x32\x14.mesh.v1.ExpertScore\x12\x0e\n\x06\x63hosen\x18\x02 \x03(\t\x12\x14\n\x0cout_of_scope\x18\x03 \x01(\x08\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06reason\x18\x05 \x01(\t\"E\n\x0b\x45xpertScore\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x17\n\x0fnearest_example\x18\x03 \x01(\t\"X\n\x07Timings\x12\x10\n\x08route_ms\x18\x01 \x01(\x01\x12\x12\n\nexperts_ms\x18\x02 \x01(\x01\x12\x10\n\x08total_ms\x18\x03 \x01(\x01\x12\x15\n\rcold_start_ms\x18\x04 \x01(\x01\"S\n\x08\x41skChunk\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\x12\n\ntext_delta\x18\x02 \x01(\t\x12#\n\x05\x66inal\x18\x03 \x01(\x0b\x32\x14.mesh.v1.AskResponse\"C\n\x0cRouteRequest\x12\x1f\n\x05input\x18\x01 \x01(\x0b\x32\x10.mesh.v1.Content\x12\x12\n\nsession_id\x18\x02 \x01(\t\"g\n\rRouteResponse\x12%\n\x05route\x18\x01 \x01(\x0b\x32\x16.mesh.v1.RouteDecision\x12\x10\n\x08route_ms\x18\x02 \x01(\x01\x12\x1d\n\x15threshold_explanation\x18\x03 \x01(\t\"\x14\n\x12ListExpertsRequest\"\xa8\x01\n\x0c\x45xpertStatus\x12!\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x13.mesh.v1.ExpertCard\x12\x10\n\x08replicas\x18\x02 \x01(\x05\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x17\n\x0freplica_seconds\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x10\n\x08requests\x18\x06 \x01(\x03\x12\x18\n\x10\x63ost_per_request\x18\x07 \x01(\x01\"=\n\x13ListExpertsResponse\x12&\n\x07\x65xperts\x18\x01 \x03(\x0b\x32\x15.mesh.v1.ExpertStatus\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"O\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x05turns\x18\x02 \x03(\x0b\x32\r.mesh.v1.Turn\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x32\xbc\x02\n\x13OrchestratorService\x12\x30\n\x03\x41sk\x12\x13.mesh.v1.AskRequest\x1a\x14.mesh.v1.AskResponse\x12\x35\n\tAskStream\x12\x13.mesh.v1.AskRequest\x1a\x11.mesh.v1.AskChunk0\x01\x12\x36\n\x05Route\x12\x15.mesh.v1.RouteRequest\x1a\x16.mesh.v1.RouteResponse\x12H\n\x0bListExperts\x12\x1b.mesh.v1.ListExpertsRequest\x1a\x1c.mesh.v1.ListExpertsResponse\x12:\n\nGetSession\x12\x1a.mesh.v1.GetSessionRequest\x1a\x10.mesh.v1.Sessionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,23 +52,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPERTSCORE']._serialized_start=790
   _globals['_EXPERTSCORE']._serialized_end=859
   _globals['_TIMINGS']._serialized_start=861
-  _globals['_TIMINGS']._serialized_end=926
-  _globals['_ASKCHUNK']._serialized_start=928
-  _globals['_ASKCHUNK']._serialized_end=1011
-  _globals['_ROUTEREQUEST']._serialized_start=1013
-  _globals['_ROUTEREQUEST']._serialized_end=1080
-  _globals['_ROUTERESPONSE']._serialized_start=1082
-  _globals['_ROUTERESPONSE']._serialized_end=1185
-  _globals['_LISTEXPERTSREQUEST']._serialized_start=1187
-  _globals['_LISTEXPERTSREQUEST']._serialized_end=1207
-  _globals['_EXPERTSTATUS']._serialized_start=1209
-  _globals['_EXPERTSTATUS']._serialized_end=1292
-  _globals['_LISTEXPERTSRESPONSE']._serialized_start=1294
-  _globals['_LISTEXPERTSRESPONSE']._serialized_end=1355
-  _globals['_GETSESSIONREQUEST']._serialized_start=1357
-  _globals['_GETSESSIONREQUEST']._serialized_end=1396
-  _globals['_SESSION']._serialized_start=1398
-  _globals['_SESSION']._serialized_end=1477
-  _globals['_ORCHESTRATORSERVICE']._serialized_start=1480
-  _globals['_ORCHESTRATORSERVICE']._serialized_end=1796
+  _globals['_TIMINGS']._serialized_end=949
+  _globals['_ASKCHUNK']._serialized_start=951
+  _globals['_ASKCHUNK']._serialized_end=1034
+  _globals['_ROUTEREQUEST']._serialized_start=1036
+  _globals['_ROUTEREQUEST']._serialized_end=1103
+  _globals['_ROUTERESPONSE']._serialized_start=1105
+  _globals['_ROUTERESPONSE']._serialized_end=1208
+  _globals['_LISTEXPERTSREQUEST']._serialized_start=1210
+  _globals['_LISTEXPERTSREQUEST']._serialized_end=1230
+  _globals['_EXPERTSTATUS']._serialized_start=1233
+  _globals['_EXPERTSTATUS']._serialized_end=1401
+  _globals['_LISTEXPERTSRESPONSE']._serialized_start=1403
+  _globals['_LISTEXPERTSRESPONSE']._serialized_end=1464
+  _globals['_GETSESSIONREQUEST']._serialized_start=1466
+  _globals['_GETSESSIONREQUEST']._serialized_end=1505
+  _globals['_SESSION']._serialized_start=1507
+  _globals['_SESSION']._serialized_end=1586
+  _globals['_ORCHESTRATORSERVICE']._serialized_start=1589
+  _globals['_ORCHESTRATORSERVICE']._serialized_end=1905
 # @@protoc_insertion_point(module_scope)

@@ -89,14 +89,16 @@ class ExpertScore(_message.Message):
     def __init__(self, expert: _Optional[str] = ..., score: _Optional[float] = ..., nearest_example: _Optional[str] = ...) -> None: ...
 
 class Timings(_message.Message):
-    __slots__ = ("route_ms", "experts_ms", "total_ms")
+    __slots__ = ("route_ms", "experts_ms", "total_ms", "cold_start_ms")
     ROUTE_MS_FIELD_NUMBER: _ClassVar[int]
     EXPERTS_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    COLD_START_MS_FIELD_NUMBER: _ClassVar[int]
     route_ms: float
     experts_ms: float
     total_ms: float
-    def __init__(self, route_ms: _Optional[float] = ..., experts_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
+    cold_start_ms: float
+    def __init__(self, route_ms: _Optional[float] = ..., experts_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., cold_start_ms: _Optional[float] = ...) -> None: ...
 
 class AskChunk(_message.Message):
     __slots__ = ("expert", "text_delta", "final")
@@ -131,14 +133,22 @@ class ListExpertsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ExpertStatus(_message.Message):
-    __slots__ = ("card", "replicas", "status")
+    __slots__ = ("card", "replicas", "status", "replica_seconds", "device", "requests", "cost_per_request")
     CARD_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
     card: _expert_pb2.ExpertCard
     replicas: int
     status: str
-    def __init__(self, card: _Optional[_Union[_expert_pb2.ExpertCard, _Mapping]] = ..., replicas: _Optional[int] = ..., status: _Optional[str] = ...) -> None: ...
+    replica_seconds: float
+    device: str
+    requests: int
+    cost_per_request: float
+    def __init__(self, card: _Optional[_Union[_expert_pb2.ExpertCard, _Mapping]] = ..., replicas: _Optional[int] = ..., status: _Optional[str] = ..., replica_seconds: _Optional[float] = ..., device: _Optional[str] = ..., requests: _Optional[int] = ..., cost_per_request: _Optional[float] = ...) -> None: ...
 
 class ListExpertsResponse(_message.Message):
     __slots__ = ("experts",)
