@@ -23,6 +23,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     latency.set_defaults(func=cmd_latency)
     _register_routing(kinds)
     _register_expert(kinds)
+    _register_autoscale(kinds)
+
+
+def _register_autoscale(kinds: argparse._SubParsersAction) -> None:
+    autoscale = kinds.add_parser(
+        "autoscale",
+        help="step load idle -> low -> high -> idle on three experts: replica-seconds vs a "
+        "fixed fleet and the ideal, scale-up, scale-to-zero and cold-start times",
+        description="Deploys three demo experts with scale-to-zero autoscaling on a Ray "
+        "cluster of the bench's own and loads them in four phases. Needs a loopback-only "
+        "network namespace, like every command that starts Ray here.",
+    )
+    for phase, default in (("idle", 10), ("low", 30), ("high", 40), ("cooldown", 40)):
+        autoscale.add_argument(f"--{phase}-s", type=float, default=default, metavar="S",
+                               help=f"length of the {phase} phase, seconds (default {default})")
+    autoscale.add_argument("--json", dest="json_out", metavar="OUT",
+                           help="write the figures (and the time series) to this JSON file")
+    autoscale.add_argument("--plot", dest="plot_out", metavar="PNG",
+                           help="draw load and replicas over time (needs matplotlib)")
+    autoscale.set_defaults(func=cmd_autoscale)
+
+
+def cmd_autoscale(args: argparse.Namespace) -> int:
+    from mesh.bench.autoscale import run_autoscale_bench
+
+    phases = {"idle": args.idle_s, "low": args.low_s, "high": args.high_s,
+              "cooldown": args.cooldown_s}
+    if any(v <= 0 for v in phases.values()) or sum(phases.values()) > 3600:
+        print("mesh bench autoscale: phases must be positive and last an hour at most")
+        return 2
+    return run_autoscale_bench(phases, args.json_out, args.plot_out)
 
 
 def _register_routing(kinds: argparse._SubParsersAction) -> None:
