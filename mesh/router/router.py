@@ -150,6 +150,7 @@ class Router:
                     head=self.config.head,
                 )
             calibration = calibrate(index, self.config.threshold)
+            self._detector.detect("warm")  # loads py3langid (~0.5 s) here, not in a request
             self._state = _State(index, calibration, head, multilingual)
 
     def expert_names(self) -> list[str]:
