@@ -69,6 +69,22 @@ class AutoscalingConfig(_Strict):
     shorter window follows a step of load sooner (measured: 1 -> 3 replicas in ~30 s with the
     default, see docs/benchmarks.md)."""
 
+    def serve_options(self) -> dict[str, Any]:
+        """Serve's ``autoscaling_config`` (field names are Serve's own; unset options left out
+        so Serve's defaults apply). One mapping for every runtime's deployment."""
+        cfg: dict[str, Any] = {
+            "min_replicas": self.min_replicas,
+            "max_replicas": self.max_replicas,
+            "target_ongoing_requests": self.target_ongoing_requests,
+            "upscale_delay_s": self.upscale_delay_s,
+            "downscale_delay_s": self.downscale_delay_s,
+        }
+        for optional in ("initial_replicas", "downscale_to_zero_delay_s", "look_back_period_s"):
+            value = getattr(self, optional)
+            if value is not None:
+                cfg[optional] = value
+        return cfg
+
     @model_validator(mode="after")
     def _bounds(self) -> AutoscalingConfig:
         if self.max_replicas < self.min_replicas:

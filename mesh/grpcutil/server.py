@@ -24,13 +24,17 @@ async def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     max_message_bytes: int = 16 * 1024 * 1024,
+    credentials: grpc.ServerCredentials | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Start an aio server with the given servicers, health checking and reflection.
 
+    ``credentials`` binds a TLS port (mutual TLS for federation) instead of a plaintext one;
+    ``interceptors`` run after the error interceptor (e.g. the peer-role check).
     Returns the server, the bound port, and the health servicer (set NOT_SERVING on drain).
     """
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor()],
+        interceptors=[ErrorInterceptor(), *interceptors],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -46,7 +50,11 @@ async def start_server(
          reflection.SERVICE_NAME],
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = (
+        server.add_secure_port(address, credentials) if credentials is not None
+        else server.add_insecure_port(address)
+    )
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port} (in use?); pick another port")
     await server.start()

@@ -29,19 +29,7 @@ def actor_options(m: ExpertManifest) -> dict[str, Any]:
 
 def autoscaling_config(m: ExpertManifest) -> dict[str, Any]:
     """Serve's autoscaling_config for a manifest (field names are Serve's own)."""
-    a = m.autoscaling
-    cfg: dict[str, Any] = {
-        "min_replicas": a.min_replicas,
-        "max_replicas": a.max_replicas,
-        "target_ongoing_requests": a.target_ongoing_requests,
-        "upscale_delay_s": a.upscale_delay_s,
-        "downscale_delay_s": a.downscale_delay_s,
-    }
-    for optional in ("initial_replicas", "downscale_to_zero_delay_s", "look_back_period_s"):
-        value = getattr(a, optional)
-        if value is not None:
-            cfg[optional] = value
-    return cfg
+    return m.autoscaling.serve_options()
 
 
 def deployment_options(m: ExpertManifest) -> dict[str, Any]:

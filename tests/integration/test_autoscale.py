@@ -26,7 +26,7 @@ from mesh.orchestrator.sessions import SessionStore
 from mesh.serving.apps import deploy_experts
 from mesh.serving.cluster import AUTOSCALING_DEFAULTS
 from mesh.serving.handle_transport import ServeTransport
-from tests.unit.test_metrics import _iris_model
+from tests.support.models import iris_model
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def cluster(loopback_only_network: None, tmp_path_factory: pytest.TempPathFactor
     for key, value in AUTOSCALING_DEFAULTS.items():
         os.environ.setdefault(key, value)
     folder = tmp_path_factory.mktemp("autoscale")
-    model = _iris_model(folder)
+    model = iris_model(folder)
     manifests = [_manifest("iris-idle", model, IDLE), _manifest("iris-steady", model, STEADY)]
     ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=2,
              log_to_driver=False, configure_logging=False)

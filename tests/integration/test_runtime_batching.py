@@ -19,25 +19,13 @@ import yaml
 from mesh.config import ExpertManifest, OnnxModelConfig
 from mesh.errors import InvalidInput
 from mesh.types import ExpertInput, ExpertOutput
+from tests.support.models import iris_model
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _iris_model(folder: Path) -> Path:
-    """A real model: logistic regression on iris, exported with skl2onnx (batch dim free)."""
-    from skl2onnx import to_onnx
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    x, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=500).fit(x, y)
-    onx = to_onnx(model, x[:1].astype(np.float32), options={id(model): {"zipmap": False}},
-                  target_opset=17)
-    path = folder / "iris.onnx"
-    path.write_bytes(onx.SerializeToString())
-    return path
 
 
 def _fields(model: Path, **extra: Any) -> dict[str, Any]:
@@ -54,7 +42,7 @@ def _fields(model: Path, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _iris_model(tmp_path_factory.mktemp("models"))
+    return iris_model(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

@@ -15,23 +15,11 @@ from mesh.errors import ExpertNotFound, InvalidInput
 from mesh.serving.apps import deploy_experts
 from mesh.serving.handle_transport import ServeTransport
 from mesh.types import ExpertInput
+from tests.support.models import iris_model
 
 pytestmark = pytest.mark.slow
 
 
-def _iris_model(folder: Path) -> Path:
-    """A real model: logistic regression on iris, exported with skl2onnx."""
-    from skl2onnx import to_onnx
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    x, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=500).fit(x, y)
-    onx = to_onnx(model, x[:1].astype(np.float32), options={id(model): {"zipmap": False}},
-                  target_opset=17)
-    path = folder / "iris.onnx"
-    path.write_bytes(onx.SerializeToString())
-    return path
 
 
 def _manifest(name: str, model: Path, **extra: object) -> ExpertManifest:
@@ -52,7 +40,7 @@ def serve_cluster(loopback_only_network: None, tmp_path_factory: pytest.TempPath
     from ray import serve
 
     folder = tmp_path_factory.mktemp("models")
-    model = _iris_model(folder)
+    model = iris_model(folder)
     manifests = [
         _manifest("iris-a", model, resources={"num_cpus": 0.25},
                   autoscaling={"min_replicas": 1, "max_replicas": 3, "target_ongoing_requests": 4,

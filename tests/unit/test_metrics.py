@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,22 +22,11 @@ from mesh.observability.metrics import BreakerCollector
 from mesh.observability.ray_metrics import RayServeCollector, keep_serve_lines
 from mesh.orchestrator.service import AskCommand, Orchestrator
 from mesh.orchestrator.sessions import SessionStore
+from tests.support.models import iris_model
 
 FLOWER = {"X": np.array([[5.1, 3.5, 1.4, 0.2]], np.float32)}
 
 
-def _iris_model(folder: Path) -> Path:
-    from skl2onnx import to_onnx
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    x, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=500).fit(x, y)
-    onx = to_onnx(model, x[:1].astype(np.float32), options={id(model): {"zipmap": False}},
-                  target_opset=17)
-    path = folder / "iris.onnx"
-    path.write_bytes(onx.SerializeToString())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +37,7 @@ def orchestrator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestra
         "description": "Classifies iris flowers from sepal and petal measurements.",
         "examples": ["sepal 5.1 3.5 petal 1.4 0.2", "which iris is this", "classify my flower"],
         "input_kind": "tensors", "runtime": "onnx",
-        "model": {"path": str(_iris_model(folder)), "task": "tensors"},
+        "model": {"path": str(iris_model(folder)), "task": "tensors"},
         "resources": {"num_cpus": 0.5},
     })
     sessions = SessionStore(folder / "sessions.sqlite3")

@@ -19,21 +19,6 @@ from typing import Any
 from mesh.config import ExpertManifest, VllmModelConfig
 
 
-def autoscaling(m: ExpertManifest) -> dict[str, Any]:
-    """Serve's autoscaling_config for a manifest (the same mapping as every other expert)."""
-    a = m.autoscaling
-    cfg: dict[str, Any] = {
-        "min_replicas": a.min_replicas,
-        "max_replicas": a.max_replicas,
-        "target_ongoing_requests": a.target_ongoing_requests,
-        "upscale_delay_s": a.upscale_delay_s,
-        "downscale_delay_s": a.downscale_delay_s,
-    }
-    if a.initial_replicas is not None:
-        cfg["initial_replicas"] = a.initial_replicas
-    return cfg
-
-
 def model_id(m: ExpertManifest) -> str:
     """The id the engine serves the model under (and the ``model`` of chat requests)."""
     return m.model_as(VllmModelConfig).served_name or m.name
@@ -54,7 +39,7 @@ def serve_llm_config(m: ExpertManifest) -> dict[str, Any]:
         "model_loading_config": {"model_id": model_id(m), "model_source": model.path},
         "engine_kwargs": engine,
         "deployment_config": {
-            "autoscaling_config": autoscaling(m),
+            "autoscaling_config": m.autoscaling.serve_options(),
             "max_ongoing_requests": m.max_ongoing_requests,
         },
     }
