@@ -33,6 +33,14 @@ DEFAULT_THRESHOLD = 0.3
 """Used when there is nothing to calibrate from (no experts)."""
 
 
+def centroid_without_each(group: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Cosine of each of ``rows`` (each one a row of ``group``) to the centroid of ``group``
+    without that row: an example scored as if its expert had never seen it."""
+    rest_sum = group.sum(axis=0)[None, :] - rows  # each row: sum of the other rows
+    norms = np.clip(np.linalg.norm(rest_sum, axis=1), 1e-12, None)
+    return np.einsum("ij,ij->i", rest_sum, rows) / norms
+
+
 def leave_one_out_scores(index: ExampleIndex, position: int) -> np.ndarray:
     """Similarity of each example (not the description) to its expert without that example."""
     start, end = index.row_range(position)
@@ -44,10 +52,7 @@ def leave_one_out_scores(index: ExampleIndex, position: int) -> np.ndarray:
     np.fill_diagonal(sims, -np.inf)
     k = min(top_k_for(end - start - 1), end - start - 1)
     top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
-    rest_sum = vectors.sum(axis=0)[None, :] - vectors  # each row: sum of the other rows
-    norms = np.linalg.norm(rest_sum, axis=1)
-    centroid_sim = np.einsum("ij,ij->i", rest_sum, vectors) / np.clip(norms, 1e-12, None)
-    scores = blend(top.mean(axis=1), centroid_sim)
+    scores = blend(top.mean(axis=1), centroid_without_each(vectors, vectors))
     return scores[1:].astype(np.float32)  # row 0: the description
 
 

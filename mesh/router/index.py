@@ -33,7 +33,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -100,6 +100,8 @@ class ExpertEmbeddings:
     """float32 [len(texts), dim], unit rows; row 0 is the description."""
     words: tuple[Counter[str], ...]
     chars: tuple[Counter[str], ...]
+    latin_rows: int
+    """How many of ``texts`` are in Latin script (counted once, when the expert is embedded)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def embed_experts(
         out.append(ExpertEmbeddings(
             m.name, content_key(m, embedder.name), group, v,
             tuple(term_counts(group, "word")), tuple(term_counts(group, "char")),
+            sum(dominant_script(t) == "latin" for t in group),
         ))
     return out
 
@@ -163,10 +166,8 @@ class ExampleIndex:
         else:
             self.vectors = np.zeros((0, 0), np.float32)
             self.centroids = np.zeros((0, 0), np.float32)
-        rows = [t for e in self.experts for t in e.texts]
-        self.latin_share = (
-            sum(dominant_script(t) == "latin" for t in rows) / len(rows) if rows else 1.0
-        )
+        total = sum(sizes)
+        self.latin_share = sum(e.latin_rows for e in self.experts) / total if total else 1.0
         """Share of rows in Latin script: below one half the English model cannot read the
         experts at all, and the router reads every request with the multilingual model."""
         self.labels = np.repeat(np.arange(len(self.experts)), sizes)
@@ -191,7 +192,7 @@ class ExampleIndex:
         for m, k in zip(manifests, keys, strict=True):
             found = reusable.get(k) or fresh[k]
             # Same content under a new name (a rename) reuses the vectors too.
-            experts.append(found if found.name == m.name else _renamed(found, m.name))
+            experts.append(found if found.name == m.name else replace(found, name=m.name))
         return cls(experts)
 
     @property
@@ -261,6 +262,3 @@ class ExampleIndex:
                 out[row].append(ExpertScore(expert.name, value, text, value))
         return out
 
-
-def _renamed(e: ExpertEmbeddings, name: str) -> ExpertEmbeddings:
-    return ExpertEmbeddings(name, e.key, e.texts, e.vectors, e.words, e.chars)

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mesh.config import ExpertManifest
-from mesh.router.calibration import Calibration
+from mesh.router.calibration import Calibration, centroid_without_each
 from mesh.router.decision import ExpertScore
 from mesh.router.index import content_key, unit
 from mesh.router.language import dominant_script
@@ -120,6 +120,7 @@ class MultilingualSpace:
         previous: MultilingualSpace | None = None,
         head: bool = True,
     ) -> None:
+        self.embedder = embedder
         reusable = {e.key: e for e in previous.experts} if previous is not None else {}
         texts = [multilingual_rows(m) for m in manifests]
         keys = [content_key(m, embedder.name) for m in manifests]
@@ -149,9 +150,7 @@ class MultilingualSpace:
             v = e.vectors[1:]  # the examples; the description stays in every centroid
             if len(v) < 2:
                 continue
-            rest = e.vectors.sum(axis=0)[None, :] - v
-            norms = np.clip(np.linalg.norm(rest, axis=1), 1e-12, None)
-            scores.append(np.einsum("ij,ij->i", rest, v) / norms)
+            scores.append(centroid_without_each(e.vectors, v))
         if not scores:
             return Calibration(DEFAULT_THRESHOLD, "calibrated", 0, 0.0)
         all_scores = rescale(np.concatenate(scores))
@@ -178,9 +177,7 @@ class MultilingualSpace:
         dim = vectors.shape[1]
         return chars, np.ascontiguousarray(coef[:, :dim].T), coef[:, dim:].T.copy(), intercept
 
-    def score(
-        self, text: str, embedder: MultilingualEmbedder, restrict_to: Iterable[str] | None
-    ) -> list[ExpertScore]:
+    def score(self, text: str, restrict_to: Iterable[str] | None) -> list[ExpertScore]:
         """Every candidate expert's score (centroid + head) and coverage (centroid)."""
         if restrict_to is None:
             positions = list(range(len(self.experts)))
@@ -188,18 +185,18 @@ class MultilingualSpace:
             positions = sorted({self._position[n] for n in restrict_to if n in self._position})
         if not positions:
             return []
-        q = embedder.embed([text])
+        q = self.embedder.embed([text])
         coverage = (q @ self.centroids.T)[0]
         margins = np.zeros(len(self.experts), np.float32)
         if self._head is not None:
             chars, vector_w, char_w, intercept = self._head
             margins = (q @ vector_w)[0] + (chars.transform(term_counts([text], "char")) @ char_w)[0]
             margins = margins + intercept
-        row_sims = [e.vectors @ q[0] for e in self.experts]
         out = []
         for p in positions:
             e = self.experts[p]
             cov = float(rescale(coverage[p]))
             score = float(np.clip(cov + HEAD_WEIGHT * margins[p], 0.0, 1.0))
-            out.append(ExpertScore(e.name, score, e.texts[int(row_sims[p].argmax())], cov))
+            nearest = e.texts[int((e.vectors @ q[0]).argmax())]
+            out.append(ExpertScore(e.name, score, nearest, cov))
         return out

@@ -233,7 +233,7 @@ class Router:
         if not len(state.index):
             return [], []
         if multi and state.multilingual is not None:
-            scores = state.multilingual.score(text, shared_multilingual_embedder(), restrict_to)
+            scores = state.multilingual.score(text, restrict_to)
             return rank(scores), []
         texts = [text, *split_clauses(text)]
         features = state.index.featurize(texts, self.query_embedder.embed(texts))

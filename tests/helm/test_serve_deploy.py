@@ -19,6 +19,7 @@ from mesh.serving.handle_transport import ServeTransport
 from mesh.types import ExpertInput
 from tests.conftest import free_port
 from tests.helm.conftest import Doc, serve_config
+from tests.support.models import iris_model
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +28,10 @@ Render = Callable[..., list[Doc]]
 
 def _iris_model(folder: Path) -> tuple[Path, str]:
     """A real model (logistic regression on iris, via skl2onnx) and its input's name."""
-    from skl2onnx import to_onnx
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
+    import onnx
 
-    x, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=500).fit(x, y)
-    onx = to_onnx(model, x[:1].astype(np.float32), options={id(model): {"zipmap": False}},
-                  target_opset=17)
-    path = folder / "iris.onnx"
-    path.write_bytes(onx.SerializeToString())
-    return path, onx.graph.input[0].name
+    path = iris_model(folder)
+    return path, onnx.load(str(path)).graph.input[0].name
 
 
 def _manifest(name: str, model: Path) -> dict[str, Any]:

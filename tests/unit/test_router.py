@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mesh.config import ExpertManifest, OnnxModelConfig, RouterConfig
+from mesh.config import ExpertManifest, RouterConfig
 from mesh.embedding import Embedder
 from mesh.router import ExpertScore, RouteDecision, Router
 from mesh.router.calibration import FLOOR, calibrate
 from mesh.router.clauses import split_clauses
 from mesh.router.decision import clear_winner, decide
 from mesh.types import TurnRecord
+from tests.support.manifests import manifest
 
 EXPERTS: dict[str, tuple[str, list[str]]] = {
     "agriculture": (
@@ -102,18 +103,6 @@ COOKING = (
         "How do I make a cake moist?",
     ],
 )
-
-
-def manifest(name: str, description: str, examples: list[str]) -> ExpertManifest:
-    """A minimal valid manifest: the router reads only name, description and examples."""
-    return ExpertManifest(
-        name=name,
-        organization="test-org",
-        description=description,
-        examples=examples,
-        runtime="onnx",
-        model=OnnxModelConfig(path="model.onnx", task="tensors"),
-    )
 
 
 def base_manifests() -> list[ExpertManifest]:

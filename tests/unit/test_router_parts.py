@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mesh.config import ExpertManifest, OnnxModelConfig, RouterConfig
+from mesh.config import RouterConfig
 from mesh.embedding import Embedder, bundled_source_paths
 from mesh.embedding_build import build_fast_model
 from mesh.router import Router
 from mesh.router.coalesce import CoalescingEmbedder
 from mesh.router.language import LanguageDetector, dominant_script
 from mesh.router.lexical import LexicalSpace, term_counts
+from tests.support.manifests import manifest
 
 SENTENCES = [
     "How do I reset my online banking password?",
@@ -27,13 +28,6 @@ SENTENCES = [
     "Is it safe to take ibuprofen with paracetamol?",
     "book a table for two at an italian place tonight",
 ]
-
-
-def manifest(name: str, description: str, examples: list[str]) -> ExpertManifest:
-    return ExpertManifest(
-        name=name, organization="test-org", description=description, examples=examples,
-        runtime="onnx", model=OnnxModelConfig(path="model.onnx", task="tensors"),
-    )
 
 
 def test_fast_embedder_matches_the_packaged_model(tmp_path: Path) -> None:
