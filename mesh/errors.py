@@ -8,6 +8,9 @@ becomes INTERNAL with a generic message (never a traceback on the wire).
     ├── ConfigError                (raised at load time, never on the wire)
     ├── InvalidInput               INVALID_ARGUMENT   bad request, field named
     ├── InputTooLarge              RESOURCE_EXHAUSTED input over the configured size
+    ├── QuotaExceeded              RESOURCE_EXHAUSTED tenant over its quota (retry-after hint)
+    ├── Unauthenticated            UNAUTHENTICATED    no credential, or one the hub does not know
+    ├── PermissionDenied           PERMISSION_DENIED  a tenant asking outside its allowed experts
     ├── ExpertNotFound             NOT_FOUND          unknown expert (hint: `mesh experts`)
     ├── SessionNotFound            NOT_FOUND          unknown session id
     ├── ExpertUnavailable          UNAVAILABLE        expert down or not ready
@@ -40,6 +43,10 @@ class MeshError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        """Trailing metadata the client gets with the status (hints such as retry-after)."""
+        return ()
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
@@ -70,6 +77,32 @@ class InputTooLarge(MeshError):
     """The request is bigger than the orchestrator accepts."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class QuotaExceeded(MeshError):
+    """A tenant is over its request rate or its concurrent requests. ``retry_after_s`` is when
+    a retry can be admitted; it reaches the client as the ``retry-after-ms`` trailer."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{message}; retry after {retry_after_s:.3f} s")
+
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        return (("retry-after-ms", str(max(1, round(self.retry_after_s * 1000)))),)
+
+
+class Unauthenticated(MeshError):
+    """The call carries no credential, or one the hub does not accept (unknown, revoked)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(MeshError):
+    """The caller is known but may not do this (an expert outside the tenant's allowed set)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class ExpertNotFound(MeshError):

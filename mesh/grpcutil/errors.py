@@ -34,6 +34,8 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     code, message = status_for(exc)
+    if isinstance(exc, MeshError) and exc.trailers():
+        context.set_trailing_metadata(exc.trailers())
     await context.abort(code, message)
 
 
