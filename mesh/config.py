@@ -16,8 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mesh.errors import ConfigError, ModelLoadError
+from mesh.types import expert_key
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,39}$")
 
 
 class _Strict(BaseModel):
@@ -305,7 +307,8 @@ class ExpertManifest(_Strict):
     name: str
     """Unique name: lowercase letters, digits and dashes, at most 63 characters."""
     version: str = "1.0.0"
-    """Version; part of the expert's identity."""
+    """Version; part of the expert's identity (``name@version``): two versions of one expert can
+    serve side by side, with a traffic split (`mesh canary`)."""
     organization: str
     """Organization that owns and answers for the expert."""
     description: str = Field(min_length=10)
@@ -361,6 +364,21 @@ class ExpertManifest(_Strict):
                 "remove model.runtime"
             )
         return self
+
+    @property
+    def key(self) -> str:
+        """``name@version``: this version's identity (its Serve application's name)."""
+        return expert_key(self.name, self.version)
+
+    @field_validator("version")
+    @classmethod
+    def _version_shape(cls, v: str) -> str:
+        if not _VERSION.match(v):
+            raise ValueError(
+                f"'{v}' is not a valid version; use letters, digits, dots, dashes, underscores "
+                "and plus signs (e.g. '1.2.0' or '2024-06-rc1'), at most 40 characters"
+            )
+        return v
 
     def model_as(self, kind: type[_Block]) -> _Block:
         """The model block as the class a runtime expects; ModelLoadError when the manifest
@@ -515,6 +533,22 @@ class FederationConfig(_Strict):
         return self
 
 
+class AuthConfig(_Strict):
+    """Who may call the hub: tenants with tokens or client certificates (`mesh tenants`), and
+    their quotas. Tenants live in ``<state_dir>/tenants.sqlite3``; quota counters, shared by
+    every orchestrator process of the hub, in ``<state_dir>/quota.sqlite3``."""
+
+    required: bool | None = None
+    """Refuse calls without a credential (UNAUTHENTICATED). None: required unless the
+    orchestrator listens on loopback only (the embedded `mesh up` runs open, and says so)."""
+    refresh_s: float = Field(0.2, gt=0, le=5)
+    """How often each orchestrator checks the tenants file for changes: a new, rotated or
+    revoked token takes effect within this time, without a restart."""
+    lease_s: float = Field(120.0, gt=0)
+    """Longest a request holds a place in its tenant's concurrency limit: the place of a request
+    whose orchestrator died comes back after this (keep it above the longest deadline)."""
+
+
 class MeshConfig(_Strict):
     """The root config of one mesh (hub): experts, orchestrator, Ray, router."""
 
@@ -530,6 +564,14 @@ class MeshConfig(_Strict):
     """Router settings."""
     federation: FederationConfig = FederationConfig()
     """Partner organizations (hub side): off unless federation.port is set."""
+    auth: AuthConfig = AuthConfig()
+    """Tenants, credentials and quotas."""
+
+    def auth_required(self) -> bool:
+        """Whether calls need a credential: as configured, else unless loopback-only."""
+        if self.auth.required is not None:
+            return self.auth.required
+        return not is_loopback(self.orchestrator.host)
 
     source_dir: Path | None = Field(None, exclude=True)
     """Folder of the config file (set by the loader)."""
@@ -633,13 +675,27 @@ def load_manifest(path: str | Path) -> ExpertManifest:
     return _load(path, ExpertManifest)
 
 
+def is_loopback(host: str) -> bool:
+    """True when ``host`` is a loopback address or ``localhost`` (nothing off this machine can
+    connect)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def load_config(path: str | Path) -> MeshConfig:
     """Load the mesh config; raises ConfigError naming the file, field and fix."""
     return _load(path, MeshConfig)
 
 
 def load_manifests(config: MeshConfig) -> list[ExpertManifest]:
-    """Load every manifest of a mesh; duplicate names are an error naming both files."""
+    """Load every manifest of a mesh. Several versions of one expert may be listed (they serve
+    side by side); the same name and version twice is an error naming both files."""
     manifests: list[ExpertManifest] = []
     seen: dict[str, Path] = {}
     paths = config.manifest_paths()
@@ -649,12 +705,13 @@ def load_manifests(config: MeshConfig) -> list[ExpertManifest]:
         )
     for p in paths:
         m = load_manifest(p)
-        if m.name in seen:
+        if m.key in seen:
             raise ConfigError(
                 str(p),
-                [("name", f"'{m.name}' is already used by {seen[m.name]}", "rename one expert")],
+                [("version", f"'{m.name}' version '{m.version}' is already defined by "
+                  f"{seen[m.key]}", "rename one expert, or give this file a new version")],
             )
-        seen[m.name] = p
+        seen[m.key] = p
         manifests.append(m)
     return manifests
 

@@ -11,6 +11,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+KEY_SEPARATOR = "@"
+
+
+def expert_key(name: str, version: str) -> str:
+    """The identity of one deployed version of an expert, ``name@version``: the name of its
+    Serve application and the key transports, replica counts and costs use. Two versions of one
+    expert are two keys, so they can serve side by side."""
+    return f"{name}{KEY_SEPARATOR}{version}"
+
+
+def expert_name(key: str) -> str:
+    """The expert name of a key (a bare name is returned as it is)."""
+    return key.split(KEY_SEPARATOR, 1)[0]
+
+
+def key_version(key: str) -> str:
+    """The version part of a key; empty for a bare name."""
+    return key.partition(KEY_SEPARATOR)[2]
+
 
 @dataclass(frozen=True)
 class TurnRecord:

@@ -168,7 +168,7 @@ def run(phase_s: Mapping[str, float], say: Say = _say) -> dict[str, object]:
             say(f"[3/4] deploying {', '.join(m.name for m in manifests)} (min 0 replicas)")
             deploy_experts(manifests, progress=lambda line: say("    " + line.strip()))
             sessions = SessionStore(work / "sessions.sqlite3")
-            transport = ServeTransport([m.name for m in manifests])
+            transport = ServeTransport([m.key for m in manifests])
             orchestrator = Orchestrator(manifests, transport, sessions,
                                         OrchestratorConfig(port=0, metrics_port=None))
             say(f"[4/4] step load, {recording.duration:.0f} s")

@@ -200,7 +200,7 @@ def run_expert_bench(
             _start_ray(Path(tmp))
             try:
                 deploy_experts(list(pair.values()), progress=say, timeout_s=300)
-                apps = {variant: m.name for variant, m in pair.items()}
+                apps = {variant: m.key for variant, m in pair.items()}
                 results = asyncio.run(_measure(apps, request, levels, requests, say))
             finally:
                 _stop_ray()

@@ -24,7 +24,7 @@ async def _serve(config_path: str, experts: Sequence[str], port: int) -> None:
     config = load_config(config_path)
     manifests = [m for m in load_manifests(config) if m.name in set(experts)]
     cluster.connect(config.ray)
-    transport = ServeTransport([m.name for m in manifests])
+    transport = ServeTransport([m.key for m in manifests])
     server, bound = await serve_node(manifests, transport, host="127.0.0.1", port=port)
     print(f"node face serving on 127.0.0.1:{bound}", flush=True)
     stop = asyncio.Event()

@@ -9,10 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mesh.cli import ask, bench, federation, lifecycle
+from mesh.cli import ask, bench, federation, lifecycle, tenants, versions
 from mesh.errors import ConfigError, MeshError
 
-COMMANDS = [lifecycle, ask, bench, federation]
+COMMANDS = [lifecycle, ask, bench, federation, versions, tenants]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,11 +121,16 @@ def cmd_experts(args: argparse.Namespace) -> int:
     # Cost is replica-seconds (replicas held x seconds) since the orchestrator started; CPU and
     # GPU replica-seconds are kept apart (DEVICE), per request is that divided by REQUESTS.
     # REPLICAS and STATUS stay the last two columns: scripts read them from the end.
-    print(f"{'EXPERT':<22} {'ORGANIZATION':<26} {'RUNTIME':<7} {'DEVICE':<6} {'REPLICA-S':>10} "
-          f"{'REQUESTS':>8} {'REPLICA-S/REQ':>13} {'REPLICAS':>8}  STATUS")
+    # VERSION and SHARE: every deployed version is a row; SHARE is its part of the expert's
+    # sessions now (the traffic split), with its role (stable, canary, idle).
+    print(f"{'EXPERT':<22} {'VERSION':<10} {'SHARE':>12} {'ORGANIZATION':<24} {'RUNTIME':<7} "
+          f"{'DEVICE':<6} {'REPLICA-S':>10} {'REQUESTS':>8} {'REPLICA-S/REQ':>13} "
+          f"{'REPLICAS':>8}  STATUS")
     for row in listed.experts:
         per = f"{row.cost_per_request:.3f}" if row.requests else "-"
-        print(f"{row.card.name:<22} {row.card.organization:<26} {row.card.runtime:<7} "
+        share = f"{row.share:.0%} {row.role}"
+        print(f"{row.card.name:<22} {row.card.version:<10} {share:>12} "
+              f"{row.card.organization:<24} {row.card.runtime:<7} "
               f"{row.device or 'cpu':<6} {row.replica_seconds:>10.1f} {row.requests:>8} "
               f"{per:>13} {row.replicas:>8}  {row.status}")
     if args.by_organization:

@@ -305,7 +305,7 @@ def _node_transport(args: argparse.Namespace, path: Path, config: MeshConfig,
     cluster.connect(config.ray, state)
     cluster.start_serve()
     apps.deploy_experts(manifests, progress=lambda line: print(line, flush=True))
-    return ServeTransport([m.name for m in manifests])
+    return ServeTransport([m.key for m in manifests])
 
 
 async def _serve_node(args: argparse.Namespace, config: MeshConfig,

@@ -192,6 +192,7 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
     )
     from mesh.orchestrator.service import Orchestrator
     from mesh.orchestrator.sessions import SessionStore
+    from mesh.orchestrator.traffic import TRAFFIC_DB, TrafficStore, VersionPicker
     from mesh.serving import cluster
     from mesh.serving.handle_transport import ServeTransport
 
@@ -215,14 +216,15 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
     async def run() -> None:
         sessions = SessionStore(config.state_path() / config.orchestrator.session_db)
         local: ExpertTransport = (LocalTransport(manifests) if args.local
-                                  else ServeTransport([m.name for m in manifests]))
+                                  else ServeTransport([m.key for m in manifests]))
         transport, hub = local, None
         if federation is not None:
             hub = make_hub(federation, config, local, manifests,
                            lambda experts: orchestrator.set_experts(experts))
             transport = hub.transport
+        traffic = TrafficStore(config.state_path() / TRAFFIC_DB)
         orchestrator = Orchestrator(manifests, transport, sessions, config.orchestrator,
-                                    config.router)
+                                    config.router, versions=VersionPicker(traffic))
         if hub is not None:
             # Before clients are served: partner experts restored from the registry are
             # routable from the first request on.
@@ -247,6 +249,7 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
         if hub is not None:
             await hub.stop()
         sessions.close()
+        traffic.close()
 
     asyncio.run(run())
     return 0

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from mesh.config import ExpertManifest
 from mesh.errors import ExpertDeadlineExceeded, ExpertNotFound
 from mesh.experts import Expert, build_expert
-from mesh.types import ExpertInput, ExpertOutput
+from mesh.types import ExpertInput, ExpertOutput, expert_name
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,19 @@ class ExpertState:
     status: str  # HEALTHY | DEPLOYING | UNHEALTHY | UNAVAILABLE
 
 
+def resolve_key(requested: str, keys: Collection[str]) -> str | None:
+    """The key (``name@version``) a transport serves for ``requested``: the key itself, or a bare
+    expert name when exactly one version of it is here (callers that predate versions, and
+    partners' nodes, which serve one version per name). None when nothing matches."""
+    if requested in keys:
+        return requested
+    matches = [k for k in keys if expert_name(k) == requested]
+    return matches[0] if len(matches) == 1 else None
+
+
 class ExpertTransport(Protocol):
-    """Calls experts by name under a deadline; raises mesh errors, never transport ones."""
+    """Calls experts by key (``name@version``) under a deadline; raises mesh errors, never
+    transport ones. States are keyed the same way."""
 
     async def infer(self, expert: str, request: ExpertInput, timeout_s: float) -> ExpertOutput:
         """One answer, or ExpertUnavailable / ExpertDeadlineExceeded / InvalidInput."""
@@ -61,13 +72,13 @@ class LocalTransport:
         for m in manifests:
             expert = build_expert(m)
             expert.load()
-            self._experts[m.name] = expert
+            self._experts[m.key] = expert
 
     def _get(self, name: str) -> Expert:
-        try:
-            return self._experts[name]
-        except KeyError:
-            raise ExpertNotFound(name, list(self._experts)) from None
+        key = resolve_key(name, self._experts)
+        if key is None:
+            raise ExpertNotFound(name, list(self._experts))
+        return self._experts[key]
 
     async def infer(self, expert: str, request: ExpertInput, timeout_s: float) -> ExpertOutput:
         target = self._get(expert)

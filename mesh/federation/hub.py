@@ -59,7 +59,7 @@ class FederationHub:
         )
         for entry in self.registry.listing():
             self.remote.set_route(entry.manifest.name, entry.node_address)
-        self.transport = CompositeTransport(local, [m.name for m in local_manifests],
+        self.transport = CompositeTransport(local, [m.key for m in local_manifests],
                                             self.remote, self.registry)
         self.port = 0
         self._server: grpc.aio.Server | None = None

@@ -58,9 +58,9 @@ class OrgCost:
 
 
 def prices(manifests: list[ExpertManifest]) -> dict[str, ExpertPrice]:
-    """Each expert's price from its manifest's resources."""
+    """Each expert version's price (by key, name@version) from its manifest's resources."""
     return {
-        m.name: ExpertPrice(m.organization, m.resources.num_cpus, m.resources.num_gpus)
+        m.key: ExpertPrice(m.organization, m.resources.num_cpus, m.resources.num_gpus)
         for m in manifests
     }
 

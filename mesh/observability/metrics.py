@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from mesh.observability.cost import CostLedger
+from mesh.types import expert_name, key_version
 
 # Seconds: a route is ~1-5 ms, an expert call ~5 ms warm and ~2 s from zero replicas.
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -42,45 +43,58 @@ class MeshMetrics:
             "mesh_asks", "Ask/AskStream calls by final gRPC status code.", ["code"], registry=r)
         self.requests = Counter(
             "mesh_expert_requests",
-            "Calls to experts by expert, organization and gRPC status code.",
-            ["expert", "organization", "code"], registry=r)
+            "Calls to experts by expert, version, organization and gRPC status code.",
+            ["expert", "version", "organization", "code"], registry=r)
         self.route_seconds = Histogram(
             "mesh_route_seconds", "Time spent routing one request.", buckets=_FAST, registry=r)
         self.expert_seconds = Histogram(
             "mesh_expert_seconds", "Time one expert took to answer, seen by the orchestrator.",
-            ["expert", "organization"], buckets=_SLOW, registry=r)
+            ["expert", "version", "organization"], buckets=_SLOW, registry=r)
         self.fanout = Histogram(
             "mesh_fanout_experts", "Experts called for one request (0: out of scope).",
             buckets=(0, 1, 2, 3, 4, 5, 8), registry=r)
         self.cold_starts = Counter(
             "mesh_cold_starts", "Requests that found their expert at zero replicas.",
-            ["expert", "organization"], registry=r)
+            ["expert", "version", "organization"], registry=r)
         self.cold_start_seconds = Histogram(
             "mesh_cold_start_seconds",
             "Latency of expert calls that started from zero replicas (includes the cold start).",
-            ["expert"], buckets=_COLD, registry=r)
+            ["expert", "version"], buckets=_COLD, registry=r)
         self.replicas = Gauge(
-            "mesh_expert_replicas", "Replicas running per expert at the last sample.",
-            ["expert", "organization"], registry=r)
+            "mesh_expert_replicas", "Replicas running per expert version at the last sample.",
+            ["expert", "version", "organization"], registry=r)
+        self.tenant_requests = Counter(
+            "mesh_tenant_requests",
+            "Calls by tenant and outcome: admitted, throttled (over its rate or concurrency "
+            "quota: RESOURCE_EXHAUSTED), denied (an expert outside its allowed set); calls "
+            "without a valid credential count under tenant \"\" as unauthenticated.",
+            ["tenant", "outcome"], registry=r)
+        self.tenant_in_flight = Gauge(
+            "mesh_tenant_in_flight", "Admitted calls of a tenant in flight in this process.",
+            ["tenant"], registry=r)
         r.register(_LedgerCollector(self.ledger))
 
     def add_collector(self, collector: Collector) -> None:
         """Register a scrape-time collector (breakers, Ray Serve's pass-through)."""
         self.registry.register(collector)
 
-    def record_expert_call(self, expert: str, organization: str, code: str, seconds: float,
+    def record_expert_call(self, key: str, organization: str, code: str, seconds: float,
                            cold: bool) -> None:
-        """One expert call's outcome; ``cold`` when it found the expert at zero replicas."""
-        self.requests.labels(expert, organization, code).inc()
-        self.expert_seconds.labels(expert, organization).observe(seconds)
-        self.ledger.count_request(expert)
+        """One call to an expert version (``key``, name@version); ``cold`` when it found the
+        version at zero replicas."""
+        expert, version = expert_name(key), key_version(key)
+        self.requests.labels(expert, version, organization, code).inc()
+        self.expert_seconds.labels(expert, version, organization).observe(seconds)
+        self.ledger.count_request(key)
         if cold:
-            self.cold_starts.labels(expert, organization).inc()
-            self.cold_start_seconds.labels(expert).observe(seconds)
+            self.cold_starts.labels(expert, version, organization).inc()
+            self.cold_start_seconds.labels(expert, version).observe(seconds)
 
     def set_replicas(self, counts: dict[str, int]) -> None:
-        for expert, n in counts.items():
-            self.replicas.labels(expert, self.ledger.organization(expert)).set(n)
+        """Replicas per expert version (keys name@version)."""
+        for key, n in counts.items():
+            self.replicas.labels(expert_name(key), key_version(key),
+                                 self.ledger.organization(key)).set(n)
 
 
 class _LedgerCollector(Collector):
@@ -92,14 +106,15 @@ class _LedgerCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         seconds = CounterMetricFamily(
             "mesh_replica_seconds",
-            "Replica-seconds held per expert and organization; device is cpu or gpu.",
-            labels=["expert", "organization", "device"])
+            "Replica-seconds held per expert version and organization; device is cpu or gpu.",
+            labels=["expert", "version", "organization", "device"])
         cost = GaugeMetricFamily(
             "mesh_expert_cost_per_request_replica_seconds",
             "Replica-seconds per request answered, since the orchestrator started.",
-            labels=["expert", "organization", "device"])
+            labels=["expert", "version", "organization", "device"])
         for row in self.ledger.rows():
-            labels = [row.expert, row.organization, row.device]
+            labels = [expert_name(row.expert), key_version(row.expert), row.organization,
+                      row.device]
             seconds.add_metric(labels, row.replica_seconds)
             if row.requests:
                 cost.add_metric(labels, row.cost_per_request)

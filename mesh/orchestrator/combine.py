@@ -20,6 +20,8 @@ class Part:
     score: float
     latency_ms: float
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
+    version: str = ""
+    """Version of the expert that answered (empty for a partner expert's single version)."""
 
 
 def combine(parts: Sequence[Part]) -> str:

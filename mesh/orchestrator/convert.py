@@ -8,6 +8,7 @@ from mesh.observability.cost import CostRow
 from mesh.orchestrator.combine import Part
 from mesh.orchestrator.service import AskCommand, AskResult
 from mesh.orchestrator.sessions import SessionRecord
+from mesh.orchestrator.traffic import Split
 from mesh.proto.v1 import common_pb2, orchestrator_pb2
 from mesh.router import RouteDecision
 from mesh.wire import card_from_manifest, tensors_from_wire, tensors_to_wire, turns_to_wire
@@ -46,6 +47,7 @@ def part_to_wire(p: Part) -> orchestrator_pb2.AnswerPart:
         score=p.score,
         metadata=p.output.metadata,
         latency_ms=p.latency_ms,
+        version=p.version,
     )
 
 
@@ -65,15 +67,23 @@ def result_to_wire(r: AskResult) -> orchestrator_pb2.AskResponse:
 def experts_to_wire(
     rows: list[tuple[ExpertManifest, ExpertState]],
     costs: dict[str, CostRow] | None = None,
+    splits: dict[str, Split] | None = None,
 ) -> orchestrator_pb2.ListExpertsResponse:
+    """One ExpertStatus per expert version, with its cost and its share of the traffic split
+    (a partner expert, outside any split, serves all of its traffic)."""
     costs = costs or {}
+    splits = splits or {}
     out = []
     for m, s in rows:
+        split = splits.get(m.name)
+        share = split.shares().get(m.version, 0.0) if split else 1.0
+        role = "idle" if share == 0 else (
+            "canary" if split is not None and split.canary == m.version else "stable")
         status = orchestrator_pb2.ExpertStatus(
             card=card_from_manifest(m), replicas=s.replicas, status=s.status,
-            device="gpu" if m.resources.num_gpus > 0 else "cpu",
+            device="gpu" if m.resources.num_gpus > 0 else "cpu", share=share, role=role,
         )
-        cost = costs.get(m.name)
+        cost = costs.get(m.key)
         if cost is not None:
             status.replica_seconds = cost.replica_seconds
             status.requests = cost.requests

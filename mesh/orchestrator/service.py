@@ -25,10 +25,13 @@ from mesh.errors import (
 from mesh.experts.transport import ExpertState, ExpertTransport
 from mesh.observability.cost import CostLedger, CostRow, prices
 from mesh.observability.metrics import MeshMetrics
+from mesh.orchestrator.admission import Admission
 from mesh.orchestrator.combine import NO_EXPERT, Part, combine
-from mesh.orchestrator.sessions import SessionRecord, SessionStore
+from mesh.orchestrator.sessions import SessionRecord, SessionStore, new_session_id
+from mesh.orchestrator.traffic import Split, VersionPicker
 from mesh.router import ExpertScore, RouteDecision, Router
-from mesh.types import ExpertInput, ExpertOutput, TurnRecord
+from mesh.tenants import OPEN, Tenant
+from mesh.types import ExpertInput, ExpertOutput, TurnRecord, expert_key, expert_name, key_version
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,11 @@ class _Turn:
     route_ms: float
     request: ExpertInput
     experts_start: float
+    session_id: str
+    new_session: bool
+    keys: dict[str, str]
+    """The version that answers, per chosen expert: expert name -> ``name@version``."""
+    tenant: str
     cold_ms: float = 0.0
 
 
@@ -93,27 +101,67 @@ class Orchestrator:
         router_config: RouterConfig | None = None,
         router: Router | None = None,
         metrics: MeshMetrics | None = None,
+        versions: VersionPicker | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.config = config or OrchestratorConfig()
         self.metrics = metrics or MeshMetrics(CostLedger(prices(list(manifests))))
         self.transport = transport
         self.sessions = sessions
-        self.manifests = {m.name: m for m in manifests}
         self.router = router or Router(router_config or RouterConfig())
-        self.router.set_experts(list(manifests))
+        self.versions = versions or VersionPicker(None)
+        self.admission = admission or Admission.open(self.metrics)
+        self._refresh_lock = asyncio.Lock()
+        self.set_experts(manifests)
 
     def set_experts(self, manifests: Sequence[ExpertManifest]) -> None:
-        """Replace the expert set at run time (partners publishing or leaving): the router
-        first, so no request is routed to a name the orchestrator does not know yet."""
-        self.router.set_experts(list(manifests))
-        self.manifests = {m.name: m for m in manifests}
+        """Replace the expert set at run time (partners publishing or leaving, versions added):
+        the router first, so no request is routed to a name the orchestrator does not know yet.
+
+        Several manifests may share a name (versions of one expert); the router reads the
+        stable version's manifest, and each request's session picks the version that answers.
+        """
+        by_key = {m.key: m for m in manifests}
+        versions: dict[str, list[str]] = {}
+        for m in manifests:
+            versions.setdefault(m.name, []).append(m.version)
+        self.versions.set_versions(versions)
+        self.versions.refresh()
+        stable = self._stable_manifests(by_key)
+        self.router.set_experts(list(stable.values()))
+        self.by_key = by_key
+        self.manifests = stable
         self.metrics.ledger.set_prices(prices(list(manifests)))
 
-    def _routable(self) -> list[str] | None:
-        """Experts the router may choose now, when the transport knows (a federated transport
-        leaves out partners whose node is down); None means all of them."""
+    def _stable_manifests(self, by_key: dict[str, ExpertManifest]) -> dict[str, ExpertManifest]:
+        return {name: by_key[expert_key(name, split.stable)]
+                for name, split in self.versions.splits().items()}
+
+    async def _follow_splits(self) -> None:
+        """Apply a traffic split changed by another process (`mesh canary`, `promote`,
+        `rollback`): when a promotion changed a stable version, the router reads the new
+        stable manifest."""
+        if not self.versions.refresh():
+            return
+        async with self._refresh_lock:
+            stable = self._stable_manifests(self.by_key)
+            if stable != self.manifests:
+                await asyncio.to_thread(self.router.set_experts, list(stable.values()))
+                self.manifests = stable
+
+    def splits(self) -> dict[str, Split]:
+        """The traffic split in force per expert."""
+        return self.versions.splits()
+
+    def _routable(self, tenant: Tenant) -> list[str] | None:
+        """Experts the router may choose now for ``tenant``: those the transport can reach (a
+        federated transport leaves out partners whose node is down) and the tenant may use;
+        None means all of them."""
         routable = getattr(self.transport, "routable", None)
-        return list(routable()) if routable is not None else None
+        names = list(routable()) if routable is not None else None
+        if not tenant.experts:
+            return names
+        return self.admission.visible_experts(tenant, names or list(self.manifests))
 
     # ---- validation -------------------------------------------------------------------------
 
@@ -129,29 +177,38 @@ class Orchestrator:
                 "input.text", "is empty; send a question (or tensors, naming the expert)"
             )
         for name in cmd.experts:
-            if name not in self.manifests:
-                raise ExpertNotFound(name, list(self.manifests))
+            if name not in self.manifests and name not in self.by_key:
+                raise ExpertNotFound(name, list(self.manifests) + list(self.by_key))
         if cmd.tensors and not cmd.text.strip() and not cmd.experts:
             raise InvalidInput(
                 "experts", "a request with tensors and no text must name its expert in `experts`"
             )
 
-    async def _history(self, session_id: str) -> list[TurnRecord]:
+    async def _history(self, session_id: str, tenant: Tenant) -> list[TurnRecord]:
         if not session_id:
             return []
         return await asyncio.to_thread(
-            self.sessions.recent_turns, session_id, self.config.history_turns
+            self.sessions.recent_turns, session_id, self.config.history_turns, tenant.name
         )
 
     def _forced(self, experts: list[str]) -> RouteDecision:
-        scores = [ExpertScore(e, 1.0, "") for e in experts]
-        return RouteDecision(scores, list(experts), False, self.router.threshold,
+        names = list(dict.fromkeys(expert_name(e) for e in experts))
+        scores = [ExpertScore(e, 1.0, "") for e in names]
+        return RouteDecision(scores, names, False, self.router.threshold,
                              "experts named by the client")
+
+    def _versions_for(self, cmd: AskCommand, chosen: list[str], session_id: str
+                      ) -> dict[str, str]:
+        """The key that answers per chosen expert: the version the client named
+        (``name@version``), else the session's place in the expert's traffic split."""
+        named = {expert_name(e): e for e in cmd.experts if e in self.by_key}
+        return {name: named.get(name) or expert_key(name, self.versions.pick(name, session_id))
+                for name in chosen}
 
     # ---- the request path --------------------------------------------------------------------
 
     async def _decide(
-        self, cmd: AskCommand, history: list[TurnRecord]
+        self, cmd: AskCommand, history: list[TurnRecord], tenant: Tenant
     ) -> tuple[RouteDecision, float]:
         start = time.perf_counter()
         if cmd.experts:
@@ -160,36 +217,45 @@ class Orchestrator:
             # Off the event loop: embedding is CPU work that releases the GIL, so concurrent
             # requests route in parallel and the loop keeps serving (measured: x2 req/s at c=8).
             decision = await asyncio.to_thread(self.router.route, cmd.text, history,
-                                               self._routable())
+                                               self._routable(tenant))
         seconds = time.perf_counter() - start
         self.metrics.route_seconds.observe(seconds)
         return decision, seconds * 1000
 
-    async def _begin(self, cmd: AskCommand, timeout_s: float | None) -> _Turn:
+    async def _begin(self, cmd: AskCommand, timeout_s: float | None, tenant: Tenant) -> _Turn:
         """Everything before the experts are called: validate, read history, route."""
         start = time.perf_counter()
         deadline = start + (timeout_s or self.config.default_timeout_s)
+        await self._follow_splits()
         self._validate(cmd)
-        history = await self._history(cmd.session_id)
-        decision, route_ms = await self._decide(cmd, history)
+        history = await self._history(cmd.session_id, tenant)
+        decision, route_ms = await self._decide(cmd, history, tenant)
         request = ExpertInput(cmd.text, cmd.tensors, history, cmd.parameters)
-        return _Turn(start, deadline, decision, route_ms, request, time.perf_counter())
+        # A new session's id is fixed before dispatch: it decides which versions answer.
+        session_id = cmd.session_id or new_session_id()
+        keys = self._versions_for(cmd, decision.chosen, session_id)
+        return _Turn(start, deadline, decision, route_ms, request, time.perf_counter(),
+                     session_id, not cmd.session_id, keys, tenant.name)
 
     async def _finish(self, cmd: AskCommand, turn: _Turn, parts: list[Part]) -> AskResult:
         """Everything after: combine, record the turn durably, report timings."""
         experts_ms = (time.perf_counter() - turn.experts_start) * 1000
         answer = combine(parts) if parts else NO_EXPERT
-        session_id = await self._record(cmd, answer, [p.expert for p in parts])
+        session_id = await self._record(cmd, turn, answer, [p.expert for p in parts])
         total_ms = (time.perf_counter() - turn.start) * 1000
         timings = Timings(turn.route_ms, experts_ms, total_ms, turn.cold_ms)
         return AskResult(answer, parts, turn.decision, timings, session_id)
 
-    async def ask(self, cmd: AskCommand, timeout_s: float | None = None) -> AskResult:
-        """Answer one request; raises MeshError subclasses with their status codes."""
+    async def ask(self, cmd: AskCommand, timeout_s: float | None = None,
+                  tenant: Tenant = OPEN) -> AskResult:
+        """Answer one request of ``tenant`` within its quota; raises MeshError subclasses
+        with their status codes."""
         try:
-            turn = await self._begin(cmd, timeout_s)
-            parts = await self._dispatch(turn)
-            result = await self._finish(cmd, turn, parts)
+            async with self.admission.admitted(tenant) as gate:
+                turn = await self._begin(cmd, timeout_s, tenant)
+                await gate.experts(turn.decision.chosen)
+                parts = await self._dispatch(turn)
+                result = await self._finish(cmd, turn, parts)
         except BaseException as e:
             self.metrics.asks.labels(status_name(e)).inc()
             raise
@@ -197,31 +263,34 @@ class Orchestrator:
         return result
 
     async def ask_stream(
-        self, cmd: AskCommand, timeout_s: float | None = None
+        self, cmd: AskCommand, timeout_s: float | None = None, tenant: Tenant = OPEN
     ) -> AsyncIterator[tuple[str, str] | AskResult]:
         """Yield ``(expert, text_delta)`` pieces as experts produce them, then the AskResult.
 
         Experts stream one after another in route order, so each part reads whole.
         """
         try:
-            turn = await self._begin(cmd, timeout_s)
-            self.metrics.fanout.observe(len(turn.decision.chosen))
-            parts: list[Part] = []
-            scores = {s.expert: s.score for s in turn.decision.scores}
-            for name in turn.decision.chosen:
-                pieces: list[str] = []
-                remaining = max(turn.deadline - time.perf_counter(), 0.001)
-                with self._watch(name, turn) as watch:
-                    async for piece in self.transport.infer_stream(name, turn.request,
-                                                                   remaining):
-                        pieces.append(piece)
-                        yield (name, piece)
-                output = ExpertOutput(text="".join(pieces))
-                parts.append(Part(name, self._org(name), output, scores.get(name, 0.0),
-                                  watch.ms))
-            if not parts:
-                yield ("", NO_EXPERT)
-            result = await self._finish(cmd, turn, parts)
+            async with self.admission.admitted(tenant) as gate:
+                turn = await self._begin(cmd, timeout_s, tenant)
+                await gate.experts(turn.decision.chosen)
+                self.metrics.fanout.observe(len(turn.decision.chosen))
+                parts: list[Part] = []
+                scores = {s.expert: s.score for s in turn.decision.scores}
+                for name in turn.decision.chosen:
+                    pieces: list[str] = []
+                    remaining = max(turn.deadline - time.perf_counter(), 0.001)
+                    key = turn.keys[name]
+                    with self._watch(key, turn) as watch:
+                        async for piece in self.transport.infer_stream(key, turn.request,
+                                                                       remaining):
+                            pieces.append(piece)
+                            yield (name, piece)
+                    output = ExpertOutput(text="".join(pieces))
+                    parts.append(Part(name, self._org(name), output, scores.get(name, 0.0),
+                                      watch.ms, version=key_version(key)))
+                if not parts:
+                    yield ("", NO_EXPERT)
+                result = await self._finish(cmd, turn, parts)
         except BaseException as e:
             self.metrics.asks.labels(status_name(e)).inc()
             raise
@@ -229,7 +298,7 @@ class Orchestrator:
         yield result
 
     def _org(self, expert: str) -> str:
-        m = self.manifests.get(expert)
+        m = self.manifests.get(expert_name(expert))
         return m.organization if m else ""
 
     def _watch(self, expert: str, turn: _Turn) -> _ExpertCall:
@@ -244,9 +313,11 @@ class Orchestrator:
 
         async def call(name: str) -> Part:
             remaining = max(deadline - time.perf_counter(), 0.001)
-            with self._watch(name, turn) as watch:
-                output = await self.transport.infer(name, request, remaining)
-            return Part(name, self._org(name), output, scores.get(name, 0.0), watch.ms)
+            key = turn.keys[name]
+            with self._watch(key, turn) as watch:
+                output = await self.transport.infer(key, request, remaining)
+            return Part(name, self._org(name), output, scores.get(name, 0.0), watch.ms,
+                        version=key_version(key))
 
         results = await asyncio.gather(*(call(n) for n in decision.chosen), return_exceptions=True)
         if not any(isinstance(r, Part) for r in results):
@@ -263,12 +334,16 @@ class Orchestrator:
                 log.error("expert %s failed", name, exc_info=result)
             failed = ExpertOutput(text=f"(no answer: {_short(result)})",
                                   metadata={"error": type(result).__name__})
-            parts.append(Part(name, self._org(name), failed, scores.get(name, 0.0), 0.0))
+            parts.append(Part(name, self._org(name), failed, scores.get(name, 0.0), 0.0,
+                              version=key_version(turn.keys[name])))
         return parts
 
-    async def _record(self, cmd: AskCommand, answer: str, experts: list[str]) -> str:
+    async def _record(self, cmd: AskCommand, turn: _Turn, answer: str, experts: list[str]
+                      ) -> str:
         def write() -> str:
-            session_id = cmd.session_id or self.sessions.create()
+            session_id = turn.session_id
+            if turn.new_session:
+                self.sessions.create(session_id, turn.tenant)
             self.sessions.append(
                 session_id, TurnRecord(cmd.text, answer, tuple(experts), time.time())
             )
@@ -278,28 +353,35 @@ class Orchestrator:
 
     # ---- the other calls ---------------------------------------------------------------------
 
-    async def route(self, text: str, session_id: str = "") -> tuple[RouteDecision, float]:
-        """Explain how a request would be routed, without calling experts."""
+    async def route(self, text: str, session_id: str = "", tenant: Tenant = OPEN
+                    ) -> tuple[RouteDecision, float]:
+        """Explain how a request would be routed, without calling experts (it routes, so it
+        counts against the tenant's quota)."""
         cmd = AskCommand(text=text, session_id=session_id)
-        self._validate(cmd)
-        history = await self._history(session_id)
-        return await self._decide(cmd, history)
+        async with self.admission.admitted(tenant):
+            self._validate(cmd)
+            history = await self._history(session_id, tenant)
+            return await self._decide(cmd, history, tenant)
 
-    async def list_experts(self) -> list[tuple[ExpertManifest, ExpertState]]:
-        """Every expert with its replicas and status."""
+    async def list_experts(self, tenant: Tenant = OPEN
+                           ) -> list[tuple[ExpertManifest, ExpertState]]:
+        """Every expert version the tenant may use, with its replicas and status, by name
+        then version."""
+        await self._follow_splits()
         states = await self.transport.states()
         missing = ExpertState(0, "UNAVAILABLE")
-        return [(m, states.get(name, missing)) for name, m in sorted(self.manifests.items())]
+        return [(m, states.get(key, states.get(m.name, missing)))
+                for key, m in sorted(self.by_key.items()) if tenant.allows(m.name)]
 
     def costs(self) -> dict[str, CostRow]:
         """Each expert's replica-seconds, requests and cost per request so far."""
         return {row.expert: row for row in self.metrics.ledger.rows()}
 
-    async def get_session(self, session_id: str) -> SessionRecord:
-        """A session's turns; raises SessionNotFound."""
+    async def get_session(self, session_id: str, tenant: Tenant = OPEN) -> SessionRecord:
+        """A session's turns, if it is the tenant's; raises SessionNotFound."""
         if not session_id:
             raise InvalidInput("session_id", "is empty; pass the id an Ask response returned")
-        return await asyncio.to_thread(self.sessions.get, session_id)
+        return await asyncio.to_thread(self.sessions.get, session_id, tenant.name)
 
 
 def status_name(err: BaseException) -> str:

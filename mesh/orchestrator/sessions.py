@@ -21,7 +21,8 @@ from mesh.types import TurnRecord
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    tenant TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS turns (
     session_id TEXT NOT NULL REFERENCES sessions(id),
@@ -44,6 +45,11 @@ class SessionRecord:
     turns: list[TurnRecord] = field(default_factory=list)
 
 
+def new_session_id() -> str:
+    """A fresh, unguessable session id."""
+    return uuid.uuid4().hex
+
+
 class SessionStore:
     """Sessions in one SQLite file; safe to share between threads of one process.
 
@@ -58,25 +64,35 @@ class SessionStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        if "tenant" not in columns:  # a file from before tenants: its sessions belong to no one
+            self._db.execute("ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT ''")
         self._db.commit()
 
-    def create(self) -> str:
-        """Start a new session; returns its id."""
-        session_id = uuid.uuid4().hex
+    def create(self, session_id: str | None = None, tenant: str = "") -> str:
+        """Start a new session owned by ``tenant``; returns its id. The orchestrator passes the
+        id it allocated when the turn began (the id decides which expert versions answer)."""
+        session_id = session_id or new_session_id()
         with self._lock, self._db:
             self._db.execute(
-                "INSERT INTO sessions (id, created_at) VALUES (?, ?)", (session_id, time.time())
+                "INSERT INTO sessions (id, created_at, tenant) VALUES (?, ?, ?)",
+                (session_id, time.time(), tenant),
             )
         return session_id
 
-    def exists(self, session_id: str) -> bool:
+    def exists(self, session_id: str, tenant: str | None = None) -> bool:
+        """Whether the session exists and, when ``tenant`` is given, is visible to it: a
+        tenant sees only its own sessions (and those from before tenants, owned by no one)."""
         with self._lock:
-            row = self._db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        return row is not None
+            row = self._db.execute("SELECT tenant FROM sessions WHERE id = ?",
+                                   (session_id,)).fetchone()
+        return row is not None and (tenant is None or row[0] in ("", tenant))
 
-    def recent_turns(self, session_id: str, limit: int) -> list[TurnRecord]:
-        """The last ``limit`` turns, oldest first; raises SessionNotFound."""
-        if not self.exists(session_id):
+    def recent_turns(self, session_id: str, limit: int, tenant: str | None = None
+                     ) -> list[TurnRecord]:
+        """The last ``limit`` turns, oldest first; raises SessionNotFound (also for another
+        tenant's session: its existence is not disclosed)."""
+        if not self.exists(session_id, tenant):
             raise SessionNotFound(session_id)
         if limit <= 0:
             return []
@@ -88,13 +104,13 @@ class SessionStore:
             ).fetchall()
         return [_turn(r) for r in reversed(rows)]
 
-    def get(self, session_id: str) -> SessionRecord:
-        """The whole session; raises SessionNotFound."""
+    def get(self, session_id: str, tenant: str | None = None) -> SessionRecord:
+        """The whole session; raises SessionNotFound (also for another tenant's session)."""
         with self._lock:
             head = self._db.execute(
-                "SELECT created_at FROM sessions WHERE id = ?", (session_id,)
+                "SELECT created_at, tenant FROM sessions WHERE id = ?", (session_id,)
             ).fetchone()
-            if head is None:
+            if head is None or (tenant is not None and head[1] not in ("", tenant)):
                 raise SessionNotFound(session_id)
             rows = self._db.execute(
                 "SELECT question, answer, experts, created_at FROM turns WHERE session_id = ? "

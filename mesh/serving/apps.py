@@ -120,7 +120,8 @@ def vllm_face(m: ExpertManifest, engine: Any, request_type: Any = None) -> Any:
 def deploy_experts(
     manifests: Sequence[ExpertManifest], progress: Progress = print, timeout_s: float = 300.0
 ) -> None:
-    """Deploy (or update) one application per expert and wait until all are RUNNING.
+    """Deploy (or update) one application per expert version (named ``name@version``, so two
+    versions serve side by side) and wait until all are RUNNING.
 
     Applications are submitted together, so replicas start in parallel; progress reports each
     expert as it becomes ready.
@@ -129,10 +130,10 @@ def deploy_experts(
     from ray.serve.api import RunTarget
 
     targets = [
-        RunTarget(target=expert_application(m), name=m.name, route_prefix=None) for m in manifests
+        RunTarget(target=expert_application(m), name=m.key, route_prefix=None) for m in manifests
     ]
     serve.run_many(targets, wait_for_applications_running=False)
-    wait_running([m.name for m in manifests], progress, timeout_s)
+    wait_running([m.key for m in manifests], progress, timeout_s)
 
 
 def wait_running(

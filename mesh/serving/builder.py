@@ -52,9 +52,9 @@ def manifest_from_args(args: BuilderArgs) -> ExpertManifest:
 def build_expert_app(args: BuilderArgs) -> Any:
     """Serve calls this with an application's ``args``; returns the expert's bound deployment.
 
-    The application (and its one deployment) is named after the expert, which is how the
-    orchestrator finds it (``serve.get_app_handle(name)``); the Serve config's application
-    name must therefore equal the manifest's ``name``.
+    The application is named after the expert version, ``name@version`` (its manifest's
+    ``key``), which is how the orchestrator finds it (``serve.get_app_handle(key)``); the Serve
+    config's application name must therefore equal the manifest's key (the chart renders it so).
     """
     from mesh.serving.apps import expert_application
 

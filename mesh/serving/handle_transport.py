@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from mesh.errors import ExpertDeadlineExceeded, ExpertNotFound, ExpertUnavailable, MeshError
-from mesh.experts.transport import ExpertState
+from mesh.experts.transport import ExpertState, resolve_key
 from mesh.types import ExpertInput, ExpertOutput
 
 
@@ -33,15 +33,17 @@ def _word(status: object) -> str:
 
 
 class ServeTransport:
-    """ExpertTransport over Ray Serve applications named after experts."""
+    """ExpertTransport over Ray Serve applications, one per expert version (named by its key,
+    ``name@version``)."""
 
     def __init__(self, experts: list[str]) -> None:
         self._known = set(experts)
         self._handles: dict[str, Any] = {}
 
-    def _handle(self, name: str) -> Any:
-        if name not in self._known:
-            raise ExpertNotFound(name, sorted(self._known))
+    def _handle(self, requested: str) -> Any:
+        name = resolve_key(requested, self._known)
+        if name is None:
+            raise ExpertNotFound(requested, sorted(self._known))
         handle = self._handles.get(name)
         if handle is None:
             from ray import serve

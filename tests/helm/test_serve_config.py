@@ -62,15 +62,15 @@ def test_overrides_equal_what_apps_py_derives(render: Render, values: Path) -> N
                yaml.safe_load(_values_text(values)).get("experts", []) or []}
     for app in serve_config(docs)["applications"]:
         manifest = _manifest(app["args"])
-        assert manifest.name == app["name"]
-        entry = experts.get(app["name"], {})
+        assert manifest.key == app["name"]  # the application is the expert version
+        entry = experts.get(manifest.name, {})
         blocks = {k: entry[k] for k in ("resources", "autoscaling", "max_ongoing_requests")
                   if k in entry}
         effective = ExpertManifest.model_validate(
             {**manifest.model_dump(mode="json"), **blocks})
         expected = apps.deployment_options(effective)
         for override in app.get("deployments", []):
-            assert override["name"] == app["name"]
+            assert override["name"] == manifest.name  # its one deployment: the expert
             for key, value in override.items():
                 assert value == expected[key], (app["name"], key)
 
@@ -94,7 +94,7 @@ def test_builder_builds_every_application(render: Render, values: Path,
             args["manifest"] = str(local_manifest_path(args["manifest"]))
         built = call_user_app_builder_with_args_if_necessary(build_expert_app, args)
         deployment = built._bound_deployment
-        assert deployment.name == app["name"]
+        assert app["name"] == f"{deployment.name}@{_manifest(app['args']).version}"
         expected = apps.deployment_options(_manifest(app["args"]).with_resolved_paths())
         assert deployment.ray_actor_options == expected["ray_actor_options"]
         assert deployment.max_ongoing_requests == expected["max_ongoing_requests"]
@@ -125,5 +125,5 @@ def test_mesh_config_loads_with_the_same_experts(render: Render, values: Path,
     config = load_config(tmp_path / "mesh.yaml")
     assert config.orchestrator.host == "0.0.0.0"
     assert config.ray.address is not None and config.ray.address.endswith("-head-svc:6379")
-    names = sorted(m.name for m in load_manifests(config))
-    assert names == sorted(a["name"] for a in serve_config(docs)["applications"])
+    keys = sorted(m.key for m in load_manifests(config))
+    assert keys == sorted(a["name"] for a in serve_config(docs)["applications"])

@@ -1,7 +1,8 @@
 """The chart's serveConfigV2 deployed on a real Ray Serve, the way KubeRay deploys it (the
 dashboard's PUT /api/serve/applications/ handler: serve start with the config's proxy options,
 then ``deploy_apps``): Serve imports mesh.serving.builder, builds every expert, applies the
-chart's overrides, and the orchestrator's handle transport reaches each expert by name."""
+chart's overrides, and the orchestrator's handle transport reaches each expert version by its
+key (name@version)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def deployed(loopback_only_network: None, render: Render,
         serve.start(http_options=config.http_options.model_dump(),
                     proxy_location=config.proxy_location)
         _get_global_client().deploy_apps(config)
-        wait_running(["iris-a", "iris-b"], progress=lambda _: None, timeout_s=180)
+        wait_running(["iris-a@1.0.0", "iris-b@1.0.0"], progress=lambda _: None, timeout_s=180)
         yield _get_global_client().get_serve_details(), input_name
     finally:
         serve.shutdown()
@@ -84,23 +85,23 @@ def deployed(loopback_only_network: None, render: Render,
 
 def test_chart_overrides_reach_serve(deployed: tuple[Doc, str]) -> None:
     details, _ = deployed
-    a = details["applications"]["iris-a"]["deployments"]["iris-a"]["deployment_config"]
+    a = details["applications"]["iris-a@1.0.0"]["deployments"]["iris-a"]["deployment_config"]
     assert a["autoscaling_config"]["max_replicas"] == 3
     assert a["autoscaling_config"]["target_ongoing_requests"] == 4
     assert a["autoscaling_config"]["downscale_delay_s"] == 45
     assert a["ray_actor_options"]["num_cpus"] == 0.25  # the inline manifest's own block
-    b = details["applications"]["iris-b"]["deployments"]["iris-b"]["deployment_config"]
+    b = details["applications"]["iris-b@1.0.0"]["deployments"]["iris-b"]["deployment_config"]
     assert b["ray_actor_options"]["num_cpus"] == 0.5  # the values' override
     assert b["max_ongoing_requests"] == 3
 
 
 def test_orchestrator_transport_reaches_experts_by_name(deployed: tuple[Doc, str]) -> None:
     _, input_name = deployed
-    transport = ServeTransport(["iris-a", "iris-b"])
+    transport = ServeTransport(["iris-a@1.0.0", "iris-b@1.0.0"])
     sample = np.array([[6.7, 3.0, 5.2, 2.3]], dtype=np.float32)  # a virginica from the data
 
     async def run() -> None:
-        for name in ("iris-a", "iris-b"):
+        for name in ("iris-a", "iris-b@1.0.0"):  # a bare name finds its only version
             out = await transport.infer(name, ExpertInput(tensors={input_name: sample}), 30)
             label = next(v for k, v in out.tensors.items() if "label" in k)
             assert int(label.reshape(-1)[0]) == 2

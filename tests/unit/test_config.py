@@ -70,7 +70,26 @@ def test_duplicate_expert_names_name_both_files(tmp_path: Path) -> None:
     config = load_config(tmp_path / "mesh.yaml")
     with pytest.raises(ConfigError) as info:
         load_manifests(config)
-    assert "already used by" in str(info.value) and "a.yaml" in str(info.value)
+    assert "already defined by" in str(info.value) and "a.yaml" in str(info.value)
+
+
+def test_two_versions_of_one_expert_load_side_by_side(tmp_path: Path) -> None:
+    good = (FIXTURES / "good_expert.yaml").read_text()
+    (tmp_path / "experts").mkdir()
+    (tmp_path / "experts" / "a.yaml").write_text(good)
+    (tmp_path / "experts" / "b.yaml").write_text(good + "\nversion: 9.1.0\n")
+    (tmp_path / "mesh.yaml").write_text("experts: [experts]\n")
+    manifests = load_manifests(load_config(tmp_path / "mesh.yaml"))
+    assert len({m.name for m in manifests}) == 1
+    assert {m.key.split("@")[1] for m in manifests} == {manifests[0].version, "9.1.0"}
+
+
+def test_a_version_with_a_space_is_refused_with_the_allowed_shape(tmp_path: Path) -> None:
+    bad = (FIXTURES / "good_expert.yaml").read_text() + "\nversion: 1.0 beta\n"
+    (tmp_path / "x.yaml").write_text(bad)
+    with pytest.raises(ConfigError) as info:
+        load_manifest(tmp_path / "x.yaml")
+    assert "version" in str(info.value) and "letters, digits, dots" in str(info.value)
 
 
 def test_demo_config_is_valid() -> None:

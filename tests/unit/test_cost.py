@@ -64,8 +64,8 @@ def test_prices_come_from_the_manifest_resources() -> None:
         "model": {"base_url": "http://127.0.0.1:9/v1", "model": "m"},
         "resources": {"num_cpus": 2, "num_gpus": 0.5},
     })
-    assert prices([m])["gpu-expert"] == ExpertPrice("lab", 2.0, 0.5)
-    assert prices([m])["gpu-expert"].device == "gpu"
+    assert prices([m])["gpu-expert@1.0.0"] == ExpertPrice("lab", 2.0, 0.5)
+    assert prices([m])["gpu-expert@1.0.0"].device == "gpu"
 
 
 def test_cold_means_zero_replicas_and_no_answer_since_the_sample() -> None:

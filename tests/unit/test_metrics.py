@@ -84,14 +84,14 @@ def test_an_expert_at_zero_replicas_is_a_cold_start_in_timings_and_metrics(
     orchestrator: Orchestrator,
 ) -> None:
     ledger = orchestrator.metrics.ledger
-    ledger.sample(time.monotonic(), {"iris": 0})
+    ledger.sample(time.monotonic(), {"iris@1.0.0": 0})
     result = _ask(orchestrator, tensors=FLOWER, experts=["iris"])
     assert result.timings.cold_start_ms > 0  # type: ignore[attr-defined]
     assert _value(orchestrator, "mesh_cold_starts_total", expert="iris") == 1
     # Answered since the sample: it has a replica now, though no sample says so yet.
     warm = _ask(orchestrator, tensors=FLOWER, experts=["iris"])
     assert warm.timings.cold_start_ms == 0  # type: ignore[attr-defined]
-    ledger.sample(time.monotonic(), {"iris": 1})
+    ledger.sample(time.monotonic(), {"iris@1.0.0": 1})
     warm = _ask(orchestrator, tensors=FLOWER, experts=["iris"])
     assert warm.timings.cold_start_ms == 0  # type: ignore[attr-defined]
     assert _value(orchestrator, "mesh_cold_starts_total", expert="iris") == 1
@@ -111,7 +111,7 @@ def test_sampler_feeds_replica_seconds_and_cost_per_request(orchestrator: Orches
     assert _value(orchestrator, "mesh_expert_replicas", expert="iris") == 1
     seconds = _value(orchestrator, "mesh_replica_seconds_total", expert="iris", device="cpu")
     assert seconds >= 4.0
-    row = orchestrator.costs()["iris"]
+    row = orchestrator.costs()["iris@1.0.0"]
     assert row.requests >= 1
     assert row.cost_per_request == pytest.approx(row.replica_seconds / row.requests)
 

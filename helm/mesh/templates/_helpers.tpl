@@ -135,7 +135,12 @@ config always shows what runs. A manifest file's blocks are read by the builder 
 {{- if gt (len $d) 1 -}}{{- toJson $d -}}{{- end -}}
 {{- end -}}
 
-{{/* The RayService's serveConfigV2: one application per expert, built by mesh's builder. */}}
+{{/* An expert version's identity and Serve application name: name@version (mesh.types.expert_key). */}}
+{{- define "mesh.expertKey" -}}
+{{- printf "%s@%s" .name (toString (.version | default (get (.manifest | default dict) "version") | default "1.0.0")) -}}
+{{- end -}}
+
+{{/* The RayService's serveConfigV2: one application per expert version, built by mesh's builder. */}}
 {{- define "mesh.serveConfig" -}}
 {{- $apps := list -}}
 {{- range .Values.experts -}}
@@ -145,7 +150,7 @@ config always shows what runs. A manifest file's blocks are read by the builder 
 {{- else -}}
 {{- $_ := set $args "manifest" .manifest -}}
 {{- end -}}
-{{- $app := dict "name" .name "import_path" "mesh.serving.builder:build_expert_app" "route_prefix" nil "args" $args -}}
+{{- $app := dict "name" (include "mesh.expertKey" .) "import_path" "mesh.serving.builder:build_expert_app" "route_prefix" nil "args" $args -}}
 {{- $override := include "mesh.deploymentOverride" . -}}
 {{- if $override -}}
 {{- $_ := set $app "deployments" (list ($override | fromJson)) -}}
@@ -187,10 +192,11 @@ config always shows what runs. A manifest file's blocks are read by the builder 
 {{- end -}}
 {{- end -}}
 {{- range .Values.experts -}}
-{{- if hasKey $seen .name -}}
-{{- fail (printf "experts: '%s' is listed twice; each expert is one Serve application, so names must be unique" .name) -}}
+{{- $key := include "mesh.expertKey" . -}}
+{{- if hasKey $seen $key -}}
+{{- fail (printf "experts: '%s' is listed twice; each expert version is one Serve application, so name and version together must be unique" $key) -}}
 {{- end -}}
-{{- $_ := set $seen .name true -}}
+{{- $_ := set $seen $key true -}}
 {{- if and .manifestFile .manifest -}}
 {{- fail (printf "experts '%s': give either manifestFile or manifest, not both" .name) -}}
 {{- end -}}
@@ -199,6 +205,9 @@ config always shows what runs. A manifest file's blocks are read by the builder 
 {{- end -}}
 {{- if and .manifest (ne (toString .manifest.name) .name) -}}
 {{- fail (printf "experts '%s': the inline manifest's name is '%v'; they must be equal (the orchestrator finds the application by the expert's name)" .name .manifest.name) -}}
+{{- end -}}
+{{- if and .manifest .version (ne (toString (.manifest.version | default "1.0.0")) (toString .version)) -}}
+{{- fail (printf "experts '%s': the inline manifest's version is '%v' but the entry's version is '%v'; set version to the manifest's, or leave it out (the application is named name@version)" .name (.manifest.version | default "1.0.0") .version) -}}
 {{- end -}}
 {{- $auto := include "mesh.autoscalingConfig" (.autoscaling | default (get (.manifest | default dict) "autoscaling")) | fromJson -}}
 {{- if lt (float64 $auto.max_replicas) (float64 $auto.min_replicas) -}}

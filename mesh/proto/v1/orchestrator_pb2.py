@@ -26,7 +26,7 @@ from mesh.proto.v1 import common_pb2 as mesh_dot_v1_dot_common__pb2
 from mesh.proto.v1 import expert_pb2 as mesh_dot_v1_dot_expert__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amesh/v1/orchestrator.proto\x12\x07mesh.v1\x1a\x14mesh/v1/common.proto\x1a\x14mesh/v1/expert.proto\"\xbe\x01\n\nAskRequest\x12\x1f\n\x05input\x18\x01 \x01(\x0b\x32\x10.mesh.v1.Content\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65xperts\x18\x03 \x03(\t\x12\x37\n\nparameters\x18\x04 \x03(\x0b\x32#.mesh.v1.AskRequest.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x01\n\x0b\x41skResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\"\n\x05parts\x18\x02 \x03(\x0b\x32\x13.mesh.v1.AnswerPart\x12%\n\x05route\x18\x03 \x01(\x0b\x32\x16.mesh.v1.RouteDecision\x12!\n\x07timings\x18\x04 \x01(\x0b\x32\x10.mesh.v1.Timings\x12\x12\n\nsession_id\x18\x05 \x01(\t\"\xdd\x01\n\nAnswerPart\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\x14\n\x0corganization\x18\x02 \x01(\t\x12 \n\x06output\x18\x03 \x01(\x0b\x32\x10.mesh.v1.Content\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x33\n\x08metadata\x18\x05 \x03(\x0b\x32!.mesh.v1.AnswerPart.MetadataEntry\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\rRouteDecision\x12$\n\x06scores\x18\x01 \x03(\x0b\x32\x14.mesh.v1.ExpertScore\x12\x0e\n\x06\x63hosen\x18\x02 \x03(\t\x12\x14\n\x0cout_of_scope\x18\x03 \x01(\x08\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06reason\x18\x05 \x01(\t\"E\n\x0b\x45xpertScore\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x17\n\x0fnearest_example\x18\x03 \x01(\t\"X\n\x07Timings\x12\x10\n\x08route_ms\x18\x01 \x01(\x01\x12\x12\n\nexperts_ms\x18\x02 \x01(\x01\x12\x10\n\x08total_ms\x18\x03 \x01(\x01\x12\x15\n\rcold_start_ms\x18\x04 \x01(\x01\"S\n\x08\x41skChunk\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\x12\n\ntext_delta\x18\x02 \x01(\t\x12#\n\x05\x66inal\x18\x03 \x01(\x0b\x32\x14.mesh.v1.AskResponse\"C\n\x0cRouteRequest\x12\x1f\n\x05input\x18\x01 \x01(\x0b\x32\x10.mesh.v1.Content\x12\x12\n\nsession_id\x18\x02 \x01(\t\"g\n\rRouteResponse\x12%\n\x05route\x18\x01 \x01(\x0b\x32\x16.mesh.v1.RouteDecision\x12\x10\n\x08route_ms\x18\x02 \x01(\x01\x12\x1d\n\x15threshold_explanation\x18\x03 \x01(\t\"\x14\n\x12ListExpertsRequest\"\xa8\x01\n\x0c\x45xpertStatus\x12!\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x13.mesh.v1.ExpertCard\x12\x10\n\x08replicas\x18\x02 \x01(\x05\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x17\n\x0freplica_seconds\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x10\n\x08requests\x18\x06 \x01(\x03\x12\x18\n\x10\x63ost_per_request\x18\x07 \x01(\x01\"=\n\x13ListExpertsResponse\x12&\n\x07\x65xperts\x18\x01 \x03(\x0b\x32\x15.mesh.v1.ExpertStatus\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"O\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x05turns\x18\x02 \x03(\x0b\x32\r.mesh.v1.Turn\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x32\xbc\x02\n\x13OrchestratorService\x12\x30\n\x03\x41sk\x12\x13.mesh.v1.AskRequest\x1a\x14.mesh.v1.AskResponse\x12\x35\n\tAskStream\x12\x13.mesh.v1.AskRequest\x1a\x11.mesh.v1.AskChunk0\x01\x12\x36\n\x05Route\x12\x15.mesh.v1.RouteRequest\x1a\x16.mesh.v1.RouteResponse\x12H\n\x0bListExperts\x12\x1b.mesh.v1.ListExpertsRequest\x1a\x1c.mesh.v1.ListExpertsResponse\x12:\n\nGetSession\x12\x1a.mesh.v1.GetSessionRequest\x1a\x10.mesh.v1.Sessionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amesh/v1/orchestrator.proto\x12\x07mesh.v1\x1a\x14mesh/v1/common.proto\x1a\x14mesh/v1/expert.proto\"\xbe\x01\n\nAskRequest\x12\x1f\n\x05input\x18\x01 \x01(\x0b\x32\x10.mesh.v1.Content\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65xperts\x18\x03 \x03(\t\x12\x37\n\nparameters\x18\x04 \x03(\x0b\x32#.mesh.v1.AskRequest.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x01\n\x0b\x41skResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12\"\n\x05parts\x18\x02 \x03(\x0b\x32\x13.mesh.v1.AnswerPart\x12%\n\x05route\x18\x03 \x01(\x0b\x32\x16.mesh.v1.RouteDecision\x12!\n\x07timings\x18\x04 \x01(\x0b\x32\x10.mesh.v1.Timings\x12\x12\n\nsession_id\x18\x05 \x01(\t\"\xee\x01\n\nAnswerPart\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\x14\n\x0corganization\x18\x02 \x01(\t\x12 \n\x06output\x18\x03 \x01(\x0b\x32\x10.mesh.v1.Content\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x33\n\x08metadata\x18\x05 \x03(\x0b\x32!.mesh.v1.AnswerPart.MetadataEntry\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x0f\n\x07version\x18\x07 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\rRouteDecision\x12$\n\x06scores\x18\x01 \x03(\x0b\x32\x14.mesh.v1.ExpertScore\x12\x0e\n\x06\x63hosen\x18\x02 \x03(\t\x12\x14\n\x0cout_of_scope\x18\x03 \x01(\x08\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06reason\x18\x05 \x01(\t\"E\n\x0b\x45xpertScore\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x17\n\x0fnearest_example\x18\x03 \x01(\t\"X\n\x07Timings\x12\x10\n\x08route_ms\x18\x01 \x01(\x01\x12\x12\n\nexperts_ms\x18\x02 \x01(\x01\x12\x10\n\x08total_ms\x18\x03 \x01(\x01\x12\x15\n\rcold_start_ms\x18\x04 \x01(\x01\"S\n\x08\x41skChunk\x12\x0e\n\x06\x65xpert\x18\x01 \x01(\t\x12\x12\n\ntext_delta\x18\x02 \x01(\t\x12#\n\x05\x66inal\x18\x03 \x01(\x0b\x32\x14.mesh.v1.AskResponse\"C\n\x0cRouteRequest\x12\x1f\n\x05input\x18\x01 \x01(\x0b\x32\x10.mesh.v1.Content\x12\x12\n\nsession_id\x18\x02 \x01(\t\"g\n\rRouteResponse\x12%\n\x05route\x18\x01 \x01(\x0b\x32\x16.mesh.v1.RouteDecision\x12\x10\n\x08route_ms\x18\x02 \x01(\x01\x12\x1d\n\x15threshold_explanation\x18\x03 \x01(\t\"\x14\n\x12ListExpertsRequest\"\xc5\x01\n\x0c\x45xpertStatus\x12!\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x13.mesh.v1.ExpertCard\x12\x10\n\x08replicas\x18\x02 \x01(\x05\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x17\n\x0freplica_seconds\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12\x10\n\x08requests\x18\x06 \x01(\x03\x12\x18\n\x10\x63ost_per_request\x18\x07 \x01(\x01\x12\r\n\x05share\x18\x08 \x01(\x01\x12\x0c\n\x04role\x18\t \x01(\t\"=\n\x13ListExpertsResponse\x12&\n\x07\x65xperts\x18\x01 \x03(\x0b\x32\x15.mesh.v1.ExpertStatus\"\'\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"O\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x05turns\x18\x02 \x03(\x0b\x32\r.mesh.v1.Turn\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\x32\xbc\x02\n\x13OrchestratorService\x12\x30\n\x03\x41sk\x12\x13.mesh.v1.AskRequest\x1a\x14.mesh.v1.AskResponse\x12\x35\n\tAskStream\x12\x13.mesh.v1.AskRequest\x1a\x11.mesh.v1.AskChunk0\x01\x12\x36\n\x05Route\x12\x15.mesh.v1.RouteRequest\x1a\x16.mesh.v1.RouteResponse\x12H\n\x0bListExperts\x12\x1b.mesh.v1.ListExpertsRequest\x1a\x1c.mesh.v1.ListExpertsResponse\x12:\n\nGetSession\x12\x1a.mesh.v1.GetSessionRequest\x1a\x10.mesh.v1.Sessionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,31 +44,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASKRESPONSE']._serialized_start=277
   _globals['_ASKRESPONSE']._serialized_end=436
   _globals['_ANSWERPART']._serialized_start=439
-  _globals['_ANSWERPART']._serialized_end=660
-  _globals['_ANSWERPART_METADATAENTRY']._serialized_start=613
-  _globals['_ANSWERPART_METADATAENTRY']._serialized_end=660
-  _globals['_ROUTEDECISION']._serialized_start=662
-  _globals['_ROUTEDECISION']._serialized_end=788
-  _globals['_EXPERTSCORE']._serialized_start=790
-  _globals['_EXPERTSCORE']._serialized_end=859
-  _globals['_TIMINGS']._serialized_start=861
-  _globals['_TIMINGS']._serialized_end=949
-  _globals['_ASKCHUNK']._serialized_start=951
-  _globals['_ASKCHUNK']._serialized_end=1034
-  _globals['_ROUTEREQUEST']._serialized_start=1036
-  _globals['_ROUTEREQUEST']._serialized_end=1103
-  _globals['_ROUTERESPONSE']._serialized_start=1105
-  _globals['_ROUTERESPONSE']._serialized_end=1208
-  _globals['_LISTEXPERTSREQUEST']._serialized_start=1210
-  _globals['_LISTEXPERTSREQUEST']._serialized_end=1230
-  _globals['_EXPERTSTATUS']._serialized_start=1233
-  _globals['_EXPERTSTATUS']._serialized_end=1401
-  _globals['_LISTEXPERTSRESPONSE']._serialized_start=1403
-  _globals['_LISTEXPERTSRESPONSE']._serialized_end=1464
-  _globals['_GETSESSIONREQUEST']._serialized_start=1466
-  _globals['_GETSESSIONREQUEST']._serialized_end=1505
-  _globals['_SESSION']._serialized_start=1507
-  _globals['_SESSION']._serialized_end=1586
-  _globals['_ORCHESTRATORSERVICE']._serialized_start=1589
-  _globals['_ORCHESTRATORSERVICE']._serialized_end=1905
+  _globals['_ANSWERPART']._serialized_end=677
+  _globals['_ANSWERPART_METADATAENTRY']._serialized_start=630
+  _globals['_ANSWERPART_METADATAENTRY']._serialized_end=677
+  _globals['_ROUTEDECISION']._serialized_start=679
+  _globals['_ROUTEDECISION']._serialized_end=805
+  _globals['_EXPERTSCORE']._serialized_start=807
+  _globals['_EXPERTSCORE']._serialized_end=876
+  _globals['_TIMINGS']._serialized_start=878
+  _globals['_TIMINGS']._serialized_end=966
+  _globals['_ASKCHUNK']._serialized_start=968
+  _globals['_ASKCHUNK']._serialized_end=1051
+  _globals['_ROUTEREQUEST']._serialized_start=1053
+  _globals['_ROUTEREQUEST']._serialized_end=1120
+  _globals['_ROUTERESPONSE']._serialized_start=1122
+  _globals['_ROUTERESPONSE']._serialized_end=1225
+  _globals['_LISTEXPERTSREQUEST']._serialized_start=1227
+  _globals['_LISTEXPERTSREQUEST']._serialized_end=1247
+  _globals['_EXPERTSTATUS']._serialized_start=1250
+  _globals['_EXPERTSTATUS']._serialized_end=1447
+  _globals['_LISTEXPERTSRESPONSE']._serialized_start=1449
+  _globals['_LISTEXPERTSRESPONSE']._serialized_end=1510
+  _globals['_GETSESSIONREQUEST']._serialized_start=1512
+  _globals['_GETSESSIONREQUEST']._serialized_end=1551
+  _globals['_SESSION']._serialized_start=1553
+  _globals['_SESSION']._serialized_end=1632
+  _globals['_ORCHESTRATORSERVICE']._serialized_start=1635
+  _globals['_ORCHESTRATORSERVICE']._serialized_end=1951
 # @@protoc_insertion_point(module_scope)

@@ -42,7 +42,7 @@ class AskResponse(_message.Message):
     def __init__(self, answer: _Optional[str] = ..., parts: _Optional[_Iterable[_Union[AnswerPart, _Mapping]]] = ..., route: _Optional[_Union[RouteDecision, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class AnswerPart(_message.Message):
-    __slots__ = ("expert", "organization", "output", "score", "metadata", "latency_ms")
+    __slots__ = ("expert", "organization", "output", "score", "metadata", "latency_ms", "version")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -56,13 +56,15 @@ class AnswerPart(_message.Message):
     SCORE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     expert: str
     organization: str
     output: _common_pb2.Content
     score: float
     metadata: _containers.ScalarMap[str, str]
     latency_ms: float
-    def __init__(self, expert: _Optional[str] = ..., organization: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.Content, _Mapping]] = ..., score: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., latency_ms: _Optional[float] = ...) -> None: ...
+    version: str
+    def __init__(self, expert: _Optional[str] = ..., organization: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.Content, _Mapping]] = ..., score: _Optional[float] = ..., metadata: _Optional[_Mapping[str, str]] = ..., latency_ms: _Optional[float] = ..., version: _Optional[str] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
     __slots__ = ("scores", "chosen", "out_of_scope", "threshold", "reason")
@@ -133,7 +135,7 @@ class ListExpertsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ExpertStatus(_message.Message):
-    __slots__ = ("card", "replicas", "status", "replica_seconds", "device", "requests", "cost_per_request")
+    __slots__ = ("card", "replicas", "status", "replica_seconds", "device", "requests", "cost_per_request", "share", "role")
     CARD_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +143,8 @@ class ExpertStatus(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     COST_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     card: _expert_pb2.ExpertCard
     replicas: int
     status: str
@@ -148,7 +152,9 @@ class ExpertStatus(_message.Message):
     device: str
     requests: int
     cost_per_request: float
-    def __init__(self, card: _Optional[_Union[_expert_pb2.ExpertCard, _Mapping]] = ..., replicas: _Optional[int] = ..., status: _Optional[str] = ..., replica_seconds: _Optional[float] = ..., device: _Optional[str] = ..., requests: _Optional[int] = ..., cost_per_request: _Optional[float] = ...) -> None: ...
+    share: float
+    role: str
+    def __init__(self, card: _Optional[_Union[_expert_pb2.ExpertCard, _Mapping]] = ..., replicas: _Optional[int] = ..., status: _Optional[str] = ..., replica_seconds: _Optional[float] = ..., device: _Optional[str] = ..., requests: _Optional[int] = ..., cost_per_request: _Optional[float] = ..., share: _Optional[float] = ..., role: _Optional[str] = ...) -> None: ...
 
 class ListExpertsResponse(_message.Message):
     __slots__ = ("experts",)

@@ -69,7 +69,10 @@ class OrchestratorServiceServicer:
     def Ask(self, request, context):
         """Answers one request. Status codes: INVALID_ARGUMENT (bad input, field named), NOT_FOUND
         (unknown expert or session), UNAVAILABLE (expert down), DEADLINE_EXCEEDED,
-        RESOURCE_EXHAUSTED (input over the size limit).
+        RESOURCE_EXHAUSTED (input over the size limit, or the tenant over its quota: trailing
+        metadata "retry-after-ms" says when to retry), UNAUTHENTICATED (no or unknown credential:
+        metadata "authorization: Bearer <token>"), PERMISSION_DENIED (an expert outside the
+        tenant's allowed set).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,89 @@
+"""Real hubs for tests: a mesh config of small iris experts (any versions), and `mesh
+orchestrator --local` processes started on it, as an operator would run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from mesh.proto.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from mesh.wire import tensors_to_wire
+from tests.conftest import free_port
+from tests.support.models import iris_model
+
+FLOWER = {"X": np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)}
+
+
+def iris_mesh(folder: Path, versions: Sequence[str] = ("1.0.0",), extra: str = "") -> Path:
+    """A mesh config with one manifest per version of the expert ``iris`` (same model file),
+    state in ``folder/state``; returns the config's path. ``extra`` is appended to the YAML."""
+    model = iris_model(folder)
+    experts = folder / "experts"
+    experts.mkdir(exist_ok=True)
+    for version in versions:
+        (experts / f"iris-{version}.yaml").write_text(
+            "name: iris\n"
+            f"version: {version}\n"
+            "organization: test-botanic-garden\n"
+            "description: Classifies iris flowers from sepal and petal measurements.\n"
+            "examples: [sepal 5.1 3.5 petal 1.4 0.2, which iris is this, classify my flower]\n"
+            "input_kind: tensors\n"
+            "runtime: onnx\n"
+            f"model: {{path: {model}, task: tensors}}\n")
+    config = folder / "mesh.yaml"
+    config.write_text(f"experts: [{experts}]\nstate_dir: {folder / 'state'}\n" + extra)
+    return config
+
+
+def ask_iris(session_id: str = "", experts: Sequence[str] = ("iris",)
+             ) -> orchestrator_pb2.AskRequest:
+    """An Ask for the iris expert, named (no routing: the tests are about who answers)."""
+    return orchestrator_pb2.AskRequest(
+        input=common_pb2.Content(tensors=tensors_to_wire(FLOWER)), session_id=session_id,
+        experts=list(experts))
+
+
+@contextmanager
+def orchestrator_process(config: Path, log: Path, env: dict[str, str] | None = None
+                         ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`mesh orchestrator --local` on a free loopback port; yields (port, process) once it
+    serves, and stops it (SIGTERM, then SIGKILL) on exit."""
+    port = free_port()
+    out = open(log, "ab")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesh.cli", "orchestrator", "-c", str(config), "--local",
+         "--port", str(port), "--metrics-port", "0"],
+        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **(env or {})})
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            grpc.channel_ready_future(channel).result(timeout=90)
+        except grpc.FutureTimeoutError:
+            raise AssertionError(f"orchestrator did not start:\n{log.read_text()[-3000:]}"
+                                 ) from None
+        finally:
+            channel.close()
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        out.close()
+
+
+def stub(port: int) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{port}"))
