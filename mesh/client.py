@@ -6,6 +6,7 @@ this wrapper only adds defaults (address, deadline) and readable errors.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
 import grpc
@@ -16,11 +17,15 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 
 
 class MeshClient:
-    """Calls one orchestrator; every call has a deadline."""
+    """Calls one orchestrator; every call has a deadline and, when a token is given (or set in
+    ``MESH_TOKEN``), carries it as ``authorization: Bearer <token>``."""
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, timeout_s: float = 60.0) -> None:
+    def __init__(self, address: str = DEFAULT_ADDRESS, timeout_s: float = 60.0,
+                 token: str | None = None) -> None:
         self.address = address
         self.timeout_s = timeout_s
+        token = token or os.environ.get("MESH_TOKEN") or None
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._channel = grpc.insecure_channel(
             address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
         )
@@ -32,7 +37,8 @@ class MeshClient:
             input=common_pb2.Content(text=text), session_id=session_id, experts=list(experts),
             parameters=parameters or {},
         )
-        response: orchestrator_pb2.AskResponse = self.stub.Ask(req, timeout=self.timeout_s)
+        response: orchestrator_pb2.AskResponse = self.stub.Ask(
+            req, timeout=self.timeout_s, metadata=self._metadata)
         return response
 
     def ask_stream(self, text: str, session_id: str = "", experts: Sequence[str] = ()
@@ -40,23 +46,25 @@ class MeshClient:
         req = orchestrator_pb2.AskRequest(
             input=common_pb2.Content(text=text), session_id=session_id, experts=list(experts)
         )
-        yield from self.stub.AskStream(req, timeout=self.timeout_s)
+        yield from self.stub.AskStream(req, timeout=self.timeout_s, metadata=self._metadata)
 
     def route(self, text: str, session_id: str = "") -> orchestrator_pb2.RouteResponse:
         req = orchestrator_pb2.RouteRequest(input=common_pb2.Content(text=text),
                                             session_id=session_id)
-        response: orchestrator_pb2.RouteResponse = self.stub.Route(req, timeout=self.timeout_s)
+        response: orchestrator_pb2.RouteResponse = self.stub.Route(
+            req, timeout=self.timeout_s, metadata=self._metadata)
         return response
 
     def experts(self) -> orchestrator_pb2.ListExpertsResponse:
         response: orchestrator_pb2.ListExpertsResponse = self.stub.ListExperts(
-            orchestrator_pb2.ListExpertsRequest(), timeout=self.timeout_s
+            orchestrator_pb2.ListExpertsRequest(), timeout=self.timeout_s, metadata=self._metadata
         )
         return response
 
     def session(self, session_id: str) -> orchestrator_pb2.Session:
         response: orchestrator_pb2.Session = self.stub.GetSession(
-            orchestrator_pb2.GetSessionRequest(session_id=session_id), timeout=self.timeout_s
+            orchestrator_pb2.GetSessionRequest(session_id=session_id), timeout=self.timeout_s,
+            metadata=self._metadata,
         )
         return response
 

@@ -184,7 +184,10 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
     from mesh.cli.federation import hub_federation, make_hub
     from mesh.config import load_config, load_manifests
     from mesh.experts.transport import ExpertTransport, LocalTransport
+    from mesh.observability.cost import CostLedger, prices
     from mesh.observability.logs import setup_logging
+    from mesh.observability.metrics import MeshMetrics
+    from mesh.orchestrator.admission import hub_admission
     from mesh.orchestrator.server import (
         run_until_signalled,
         serve_orchestrator,
@@ -223,8 +226,11 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
                            lambda experts: orchestrator.set_experts(experts))
             transport = hub.transport
         traffic = TrafficStore(config.state_path() / TRAFFIC_DB)
+        metrics = MeshMetrics(CostLedger(prices(manifests)))
+        admission, auth_line = hub_admission(config, metrics)
         orchestrator = Orchestrator(manifests, transport, sessions, config.orchestrator,
-                                    config.router, versions=VersionPicker(traffic))
+                                    config.router, metrics=metrics,
+                                    versions=VersionPicker(traffic), admission=admission)
         if hub is not None:
             # Before clients are served: partner experts restored from the registry are
             # routable from the first request on.
@@ -232,6 +238,7 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
             print(f"registry serving on {hub.cfg.host}:{port} (mutual TLS)", flush=True)
         running = await serve_orchestrator(orchestrator)
         print(f"orchestrator serving on {config.orchestrator.host}:{running.port}", flush=True)
+        print(auth_line, flush=True)
         running.observability = await start_observability(orchestrator,
                                                           ray_metrics=not args.local)
         if running.observability.port is not None:
@@ -250,6 +257,7 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
             await hub.stop()
         sessions.close()
         traffic.close()
+        admission.close()
 
     asyncio.run(run())
     return 0

@@ -15,9 +15,20 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from mesh.config import MeshConfig
 from mesh.errors import PermissionDenied, QuotaExceeded, Unauthenticated
 from mesh.observability.metrics import MeshMetrics
-from mesh.tenants import OPEN, Authenticator, Lease, Limits, QuotaLimiter, Tenant
+from mesh.tenants import (
+    OPEN,
+    Authenticator,
+    Lease,
+    Limits,
+    QuotaLimiter,
+    Tenant,
+    TenantStore,
+    quota_path,
+    store_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +113,13 @@ class Admission:
             if self.quota is not None and any(lease is not None for lease in gate.leases):
                 await asyncio.to_thread(self._release, gate.leases)
 
+    def close(self) -> None:
+        """Close the tenants and quota files."""
+        if self.auth.store is not None:
+            self.auth.store.close()
+        if self.quota is not None:
+            self.quota.close()
+
     def _release(self, leases: list[Lease | None]) -> None:
         assert self.quota is not None
         for lease in leases:
@@ -109,3 +127,23 @@ class Admission:
                 self.quota.release(lease)
             except Exception:  # the lease expires on its own after lease_s
                 log.exception("giving back a quota place failed")
+
+
+def hub_admission(config: MeshConfig, metrics: MeshMetrics) -> tuple[Admission, str]:
+    """The hub's admission from its config and state folder, and one line saying how it runs
+    (printed at start: an open hub says so)."""
+    state = config.state_path()
+    store = TenantStore(store_path(state))
+    required = config.auth_required()
+    admission = Admission(Authenticator(store, required, config.auth.refresh_s),
+                          QuotaLimiter(quota_path(state)), metrics, config.auth.lease_s)
+    count = len(store.tenants())
+    if required:
+        line = (f"auth: a credential is required ({count} tenant(s); `mesh tenants create "
+                "NAME` adds one)")
+    else:
+        line = ("auth: OPEN - calls without a credential are served as tenant 'open' "
+                f"(the orchestrator listens on {config.orchestrator.host} only); tokens of the "
+                f"{count} tenant(s) still apply their quotas. Set auth.required: true to refuse "
+                "calls without one")
+    return admission, line

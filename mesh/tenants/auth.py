@@ -116,6 +116,12 @@ class Authenticator:
 
     def _by_token(self, token: str) -> Tenant:
         tid = token_id(token)
+        known = self._view.snapshot
+        if known is None or tid not in known.tokens:
+            # A token issued since the last check works at once: one read of the generation
+            # (a reload only when it moved). A made-up token costs that one-row read too,
+            # which is small next to the call that carried it.
+            self._refresh(ignore_age=True)
         snapshot = self._view.snapshot
         record = snapshot.tokens.get(tid) if snapshot else None
         # Looked up by the (public) id, then the hash compared in constant time: the lookup
@@ -132,13 +138,13 @@ class Authenticator:
                                   "longer exists")
         return tenant
 
-    def _refresh(self, force: bool = False) -> None:
+    def _refresh(self, force: bool = False, ignore_age: bool = False) -> None:
         """Reload when the store's generation moved; one thread checks, the others go on with
         the current snapshot rather than queue behind SQLite."""
         if self.store is None:
             return
         now = time.monotonic()
-        if not force and now - self._checked_at < self.refresh_s:
+        if not (force or ignore_age) and now - self._checked_at < self.refresh_s:
             return
         if not self._refreshing.acquire(blocking=force):
             return

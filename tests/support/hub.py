@@ -84,6 +84,14 @@ def orchestrator_process(config: Path, log: Path, env: dict[str, str] | None = N
         out.close()
 
 
+def metrics_port(log: Path) -> int:
+    """The /metrics port an orchestrator printed to its log."""
+    for line in log.read_text().splitlines():
+        if line.startswith("metrics on http://"):
+            return int(line.rsplit(":", 1)[1].split("/")[0])
+    raise AssertionError(f"no metrics port in {log}")
+
+
 def stub(port: int) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
     return orchestrator_pb2_grpc.OrchestratorServiceStub(
         grpc.insecure_channel(f"127.0.0.1:{port}"))
