@@ -18,17 +18,22 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 
 class MeshClient:
     """Calls one orchestrator; every call has a deadline and, when a token is given (or set in
-    ``MESH_TOKEN``), carries it as ``authorization: Bearer <token>``."""
+    ``MESH_TOKEN``), carries it as ``authorization: Bearer <token>``; with ``credentials`` the
+    channel is mutual TLS."""
 
     def __init__(self, address: str = DEFAULT_ADDRESS, timeout_s: float = 60.0,
-                 token: str | None = None) -> None:
+                 token: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
+        """``credentials``: mutual TLS to an orchestrator that serves it (a client certificate
+        from the mesh CA); None connects in plaintext."""
         self.address = address
         self.timeout_s = timeout_s
         token = token or os.environ.get("MESH_TOKEN") or None
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self._channel = grpc.insecure_channel(
-            address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        )
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        self._channel = (grpc.secure_channel(address, credentials, options=options)
+                         if credentials is not None
+                         else grpc.insecure_channel(address, options=options))
         self.stub = orchestrator_pb2_grpc.OrchestratorServiceStub(self._channel)
 
     def ask(self, text: str, session_id: str = "", experts: Sequence[str] = (),

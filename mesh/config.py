@@ -447,6 +447,24 @@ class OrchestratorConfig(_Strict):
     metrics_port: int | None = Field(9090, ge=0, le=65535)
     """Port of the Prometheus endpoint (http://host:port/metrics) of `mesh orchestrator`, on
     ``host``; None turns it off, 0 picks a free one."""
+    tls_cert: str | None = None
+    """The orchestrator's certificate from the mesh CA (PEM; relative to the config file). With
+    ``tls_key`` and ``tls_ca`` set, the port serves mutual TLS: clients present a certificate
+    from the mesh CA (`mesh ca issue --role client`), whose common name can stand for a tenant
+    (`mesh tenants set NAME --cert-subject "ORG client"`) instead of a token."""
+    tls_key: str | None = None
+    """The orchestrator's TLS private key (PEM)."""
+    tls_ca: str | None = None
+    """The mesh CA's certificate (PEM): client certificates must be signed by it."""
+
+    @model_validator(mode="after")
+    def _tls_all_or_none(self) -> OrchestratorConfig:
+        given = [f for f in ("tls_cert", "tls_key", "tls_ca") if getattr(self, f)]
+        if given and len(given) != 3:
+            raise ValueError(
+                f"only {', '.join(given)} set; give tls_cert, tls_key and tls_ca together "
+                "(mutual TLS for clients) or none of them")
+        return self
     metrics_sample_s: float = Field(1.0, gt=0)
     """How often replica counts are sampled: replica-seconds, the replicas gauge, and the check
     that marks a request as a cold start (its expert was at zero replicas)."""

@@ -51,10 +51,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=cmd_demo)
 
 
+def _client(args: argparse.Namespace, address: str) -> MeshClient:
+    from mesh.cli.federation import tls_channel
+
+    return MeshClient(address, token=args.token, credentials=tls_channel(args))
+
+
 def _address(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="orchestrator host:port (default: the one `mesh up` started)")
     p.add_argument("--token", help="API token of your tenant (default: $MESH_TOKEN); "
                    "`mesh tenants create` issues one")
+    p.add_argument("--tls-cert", help="client certificate for an orchestrator serving mutual "
+                   "TLS (`mesh ca issue --role client`)")
+    p.add_argument("--tls-key", help="its private key")
+    p.add_argument("--tls-ca", help="the mesh CA's certificate")
 
 
 def _print_route(route: orchestrator_pb2.RouteDecision, top: int = 5) -> None:
@@ -77,7 +87,7 @@ def _print_answer(r: orchestrator_pb2.AskResponse) -> None:
 def cmd_ask(args: argparse.Namespace) -> int:
     address = orchestrator_address(args.address)
     try:
-        with MeshClient(address, token=args.token) as client:
+        with _client(args, address) as client:
             if args.stream:
                 for chunk in client.ask_stream(args.text, args.session, args.expert):
                     if chunk.HasField("final"):
@@ -97,7 +107,7 @@ def _call(args: argparse.Namespace, call: Callable[[MeshClient], T]) -> T | int:
     """Run one call against the orchestrator; a gRPC error becomes a line and exit code 1."""
     address = orchestrator_address(args.address)
     try:
-        with MeshClient(address, token=args.token) as client:
+        with _client(args, address) as client:
             return call(client)
     except grpc.RpcError as e:
         return rpc_error(e, address)
@@ -163,7 +173,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     address = orchestrator_address(args.address)
     session = ""
     try:
-        with MeshClient(address, token=args.token) as client:
+        with _client(args, address) as client:
             for i, (question, _expected) in enumerate(DEMO_QUESTIONS, 1):
                 print(f"\n=== {i}. {question}")
                 r = client.ask(question, session_id=session)

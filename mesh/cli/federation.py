@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from mesh.cli.common import config_path
 
 if TYPE_CHECKING:
+    import grpc
+
     from mesh.config import ExpertManifest, FederationConfig, MeshConfig
     from mesh.experts.transport import ExpertTransport
     from mesh.federation.hub import FederationHub
@@ -42,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     issue = ca_sub.add_parser("issue", help="sign an organization's certificate request")
     issue.add_argument("--dir", required=True, help="the CA's folder")
     issue.add_argument("--csr", required=True, help="the tls.csr the organization sent")
-    issue.add_argument("--role", required=True, choices=["hub", "node"],
+    issue.add_argument("--role", required=True, choices=["hub", "node", "client"],
                        help="hub (the orchestrator) or node (a partner)")
     issue.add_argument("--organization", help="refuse the request unless it names this org")
     issue.add_argument("--days", type=int, default=365, help="validity (default 365)")
@@ -208,6 +210,34 @@ def make_hub(fed: FederationConfig, config: MeshConfig, local: ExpertTransport,
     tls = tls_files(fed, config.source_dir or Path.cwd())
     assert tls is not None  # hub_federation checked
     return FederationHub(fed, state, tls, local, manifests, on_experts)
+
+
+def client_credentials(config: MeshConfig) -> grpc.ServerCredentials | None:
+    """Mutual TLS for the orchestrator's clients when the config names its files, else None
+    (plaintext, tokens only)."""
+    from mesh.federation.hub import tls_files
+    from mesh.federation.tls import server_credentials
+
+    tls = tls_files(config.orchestrator, config.source_dir or Path.cwd())
+    return server_credentials(tls) if tls is not None else None
+
+
+def tls_channel(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    """A client's mutual-TLS credentials from --tls-cert/--tls-key/--tls-ca, or None."""
+    given = [args.tls_cert, args.tls_key, args.tls_ca]
+    if not any(given):
+        return None
+    if not all(given):
+        from mesh.errors import ConfigError
+
+        raise ConfigError("command line", [(
+            "--tls-cert/--tls-key/--tls-ca", "only some were given",
+            "pass all three (your certificate from `mesh ca issue --role client`, its key, "
+            "and the mesh CA's certificate)")])
+    from mesh.federation.tls import TlsFiles, channel_credentials
+
+    return channel_credentials(TlsFiles(Path(args.tls_cert), Path(args.tls_key),
+                                        Path(args.tls_ca)))
 
 
 # ---- the partner's side -------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_orchestrator(args: argparse.Namespace) -> int:
     import asyncio
 
-    from mesh.cli.federation import hub_federation, make_hub
+    from mesh.cli.federation import client_credentials, hub_federation, make_hub
     from mesh.config import load_config, load_manifests
     from mesh.experts.transport import ExpertTransport, LocalTransport
     from mesh.observability.cost import CostLedger, prices
@@ -236,7 +236,7 @@ def cmd_orchestrator(args: argparse.Namespace) -> int:
             # routable from the first request on.
             port = await hub.start()
             print(f"registry serving on {hub.cfg.host}:{port} (mutual TLS)", flush=True)
-        running = await serve_orchestrator(orchestrator)
+        running = await serve_orchestrator(orchestrator, client_credentials(config))
         print(f"orchestrator serving on {config.orchestrator.host}:{running.port}", flush=True)
         print(auth_line, flush=True)
         running.observability = await start_observability(orchestrator,

@@ -25,8 +25,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from mesh.errors import ConfigError
 from mesh.federation.keys import write_private
 
-Role = Literal["hub", "node"]
-ROLES: tuple[Role, ...] = ("hub", "node")
+Role = Literal["hub", "node", "client"]
+ROLES: tuple[Role, ...] = ("hub", "node", "client")
+"""hub and node certificates join the federation; a client certificate only calls a hub's
+orchestrator port (its common name, "<organization> client", maps to a tenant)."""
 CA_KEY, CA_CERT = "ca.key", "ca.crt"
 TLS_KEY, TLS_CSR = "tls.key", "tls.csr"
 DEFAULT_SANS = ("localhost", "127.0.0.1")

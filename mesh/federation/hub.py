@@ -16,7 +16,7 @@ from pathlib import Path
 
 import grpc
 
-from mesh.config import ExpertManifest, FederationConfig
+from mesh.config import ExpertManifest, FederationConfig, OrchestratorConfig
 from mesh.experts.transport import ExpertTransport
 from mesh.federation.breaker import BreakerPolicy, RetryPolicy
 from mesh.federation.composite import CompositeTransport
@@ -30,9 +30,9 @@ from mesh.federation.trust import TrustFile
 log = logging.getLogger(__name__)
 
 
-def tls_files(cfg: FederationConfig, base: Path) -> TlsFiles | None:
-    """The hub's TLS files from the config (relative paths against ``base``, absolute ones as
-    they are), or None."""
+def tls_files(cfg: FederationConfig | OrchestratorConfig, base: Path) -> TlsFiles | None:
+    """A port's TLS files from its config block (the registry's or the orchestrator's; relative
+    paths against ``base``, absolute ones as they are), or None."""
     if not (cfg.tls_cert and cfg.tls_key and cfg.tls_ca):
         return None
     return TlsFiles(base / cfg.tls_cert, base / cfg.tls_key, base / cfg.tls_ca)

@@ -74,8 +74,11 @@ async def start_observability(orchestrator: Orchestrator, ray_metrics: bool) -> 
     return Observability(sampler, http)
 
 
-async def serve_orchestrator(orchestrator: Orchestrator) -> RunningOrchestrator:
-    """Start the Orchestrator gRPC server on the configured host and port."""
+async def serve_orchestrator(orchestrator: Orchestrator,
+                             credentials: grpc.ServerCredentials | None = None
+                             ) -> RunningOrchestrator:
+    """Start the Orchestrator gRPC server on the configured host and port; ``credentials``
+    (mutual TLS, from the config's tls_* files) make clients present a certificate."""
     cfg = orchestrator.config
     servicer = OrchestratorServicer(orchestrator)
     server, port, health_servicer = await start_server(
@@ -84,6 +87,7 @@ async def serve_orchestrator(orchestrator: Orchestrator) -> RunningOrchestrator:
         host=cfg.host,
         port=cfg.port,
         max_message_bytes=cfg.max_message_bytes,
+        credentials=credentials,
     )
     log.info("orchestrator serving on %s:%d", cfg.host, port)
     return RunningOrchestrator(server, port, health_servicer, cfg.grace_s)

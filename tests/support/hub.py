@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,14 +65,12 @@ def orchestrator_process(config: Path, log: Path, env: dict[str, str] | None = N
         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, **(env or {})})
     try:
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        try:
-            grpc.channel_ready_future(channel).result(timeout=90)
-        except grpc.FutureTimeoutError:
-            raise AssertionError(f"orchestrator did not start:\n{log.read_text()[-3000:]}"
-                                 ) from None
-        finally:
-            channel.close()
+        # Its own words, not a plaintext probe: the port may serve mutual TLS.
+        deadline = time.monotonic() + 90
+        while "orchestrator serving on" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"orchestrator did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
         yield port, proc
     finally:
         if proc.poll() is None:
