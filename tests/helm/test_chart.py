@@ -147,3 +147,18 @@ def test_orchestrator_serves_metrics_where_the_service_monitor_scrapes(render: R
     container = one(docs, "Deployment", "-orchestrator")["spec"]["template"]["spec"][
         "containers"][0]
     assert {"name": "metrics", "containerPort": 9191} in container["ports"]
+
+
+def test_auth_settings_reach_the_mesh_config(render: Render) -> None:
+    import yaml
+
+    from mesh.config import MeshConfig
+
+    docs = render(None, "--set", "orchestrator.auth.required=false",
+                  "--set-json", "orchestrator.auth.refresh_s=0.5")
+    data = yaml.safe_load(one(docs, "ConfigMap", "-config")["data"]["mesh.yaml"])
+    assert data["auth"] == {"required": False, "refresh_s": 0.5}
+    assert MeshConfig.model_validate(data).auth_required() is False
+    default = yaml.safe_load(one(render(None), "ConfigMap", "-config")["data"]["mesh.yaml"])
+    # Listening on every interface, the default hub refuses calls without a credential.
+    assert MeshConfig.model_validate(default).auth_required() is True

@@ -178,6 +178,7 @@ config always shows what runs. A manifest file's blocks are read by the builder 
 {{- $ray := dict "address" (printf "%s:6379" (include "mesh.rayHeadService" .)) "namespace" "mesh" -}}
 {{- $cfg := dict "experts" $experts "state_dir" (include "mesh.stateDir" .) "orchestrator" $orch "ray" $ray -}}
 {{- if .Values.orchestrator.router -}}{{- $_ := set $cfg "router" .Values.orchestrator.router -}}{{- end -}}
+{{- if .Values.orchestrator.auth -}}{{- $_ := set $cfg "auth" .Values.orchestrator.auth -}}{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 
