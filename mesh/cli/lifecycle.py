@@ -123,6 +123,12 @@ def cmd_up(args: argparse.Namespace) -> int:
           'worst area 2019"')
     print(f'  why:         {cmd} route "..."      experts: {cmd} experts')
     print(f"  stop it:     {cmd} down")
+    if config.auth_required():
+        print(f"  auth:        calls need a token (`{cmd} tenants create NAME`, then "
+              "--token or MESH_TOKEN) or a client certificate")
+    else:
+        print(f"  auth:        OPEN, no credential needed (it listens on "
+              f"{config.orchestrator.host} only); tenants: `{cmd} tenants create NAME`")
     return 0
 
 

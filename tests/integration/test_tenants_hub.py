@@ -45,6 +45,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     tenants.create(Tenant("acme", limits=Limits(rps=RPS, burst=BURST)))
     tenants.create(Tenant("quiet", experts=("crop-yield",)))
     tenants.create(Tenant("free"))
+    tenants.create(Tenant("metered", expert_limits={"iris": Limits(rps=0.5, burst=2)}))
     logs = [folder / "orchestrator-a.log", folder / "orchestrator-b.log"]
     with ExitStack() as stack:
         ports = [stack.enter_context(orchestrator_process(config, log))[0] for log in logs]
@@ -143,7 +144,7 @@ def test_quota_holds_within_ten_percent_across_two_orchestrator_processes(hub: H
 
 def test_a_revoked_token_is_refused_by_every_orchestrator_within_a_second(hub: Hub) -> None:
     token = hub.tenants.issue_token("free")
-    token_id = token.split("_")[1]
+    token_id = token.split("_", 2)[1]
     for client in hub.stubs:
         client.Ask(ask_iris(), metadata=_auth(token))
     done = subprocess.run([sys.executable, "-m", "mesh.cli", "tenants", "revoke", token_id,
@@ -165,7 +166,20 @@ def test_tokens_never_reach_the_logs(hub: Hub) -> None:
     token = hub.tenants.issue_token("free")
     hub.stubs[0].Ask(ask_iris(), metadata=_auth(token))
     _code(lambda: hub.stubs[0].Ask(ask_iris(), metadata=_auth(token[:-3] + "abc")))
-    secret = token.split("_")[2]
+    secret = token.split("_", 2)[2]  # the secret may itself contain "_"
     for log in hub.logs:
         assert secret not in log.read_text()
         assert secret[:-3] not in log.read_text()
+
+
+def test_a_per_expert_limit_applies_to_calls_of_that_expert(hub: Hub) -> None:
+    token = hub.tenants.issue_token("metered")
+    codes = [_code(lambda i=i: hub.stubs[i % 2].Ask(ask_iris(), metadata=_auth(token)))
+             for i in range(3)]
+    assert codes == [grpc.StatusCode.OK, grpc.StatusCode.OK,
+                     grpc.StatusCode.RESOURCE_EXHAUSTED]
+    with pytest.raises(grpc.RpcError) as info:
+        hub.stubs[0].Ask(ask_iris(), metadata=_auth(token))
+    assert "expert 'iris'" in info.value.details() and "rps=0.5" in info.value.details()
+    retry_ms = int(dict(info.value.trailing_metadata())["retry-after-ms"])  # type: ignore[attr-defined]
+    assert 0 < retry_ms <= 2000
