@@ -21,15 +21,17 @@ SERIES = re.compile(r"\b((?:mesh|ray_serve)_[a-z0-9_]+)\b")
 
 def _exported() -> set[str]:
     """Sample names of a MeshMetrics with every series touched once."""
-    metrics = MeshMetrics(CostLedger({"iris": ExpertPrice("garden", 1.0, 0.0)}))
+    metrics = MeshMetrics(CostLedger({"iris@1.0.0": ExpertPrice("garden", 1.0, 0.0)}))
     metrics.add_collector(BreakerCollector(lambda: [("node:1", "CLOSED")]))
-    metrics.ledger.sample(0.0, {"iris": 1})
-    metrics.ledger.sample(1.0, {"iris": 1})
-    metrics.record_expert_call("iris", "garden", "OK", 0.01, cold=True)
-    metrics.set_replicas({"iris": 1})
+    metrics.ledger.sample(0.0, {"iris@1.0.0": 1})
+    metrics.ledger.sample(1.0, {"iris@1.0.0": 1})
+    metrics.record_expert_call("iris@1.0.0", "garden", "OK", 0.01, cold=True)
+    metrics.set_replicas({"iris@1.0.0": 1})
     metrics.route_seconds.observe(0.001)
     metrics.fanout.observe(1)
     metrics.asks.labels("OK").inc()
+    metrics.tenant_requests.labels("clinic", "admitted").inc()
+    metrics.tenant_in_flight.labels("clinic").set(0)
     text = generate_latest(metrics.registry).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines()
             if line and not line.startswith("#")}
