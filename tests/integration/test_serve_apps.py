@@ -46,6 +46,8 @@ def serve_cluster(loopback_only_network: None, tmp_path_factory: pytest.TempPath
                   autoscaling={"min_replicas": 1, "max_replicas": 3, "target_ongoing_requests": 4,
                                "upscale_delay_s": 5, "downscale_delay_s": 40}),
         _manifest("iris-b", model, resources={"num_cpus": 0.5}, max_ongoing_requests=3),
+        # A second version of iris-b, deployed beside the first (a canary's set-up).
+        _manifest("iris-b", model, version="2.0.0", resources={"num_cpus": 0.25}),
     ]
     ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=2,
              log_to_driver=False, configure_logging=False)
@@ -56,40 +58,49 @@ def serve_cluster(loopback_only_network: None, tmp_path_factory: pytest.TempPath
     ray.shutdown()
 
 
-def test_one_application_per_expert_with_its_options(serve_cluster: list[ExpertManifest]) -> None:
+def test_one_application_per_expert_version_with_its_options(
+    serve_cluster: list[ExpertManifest],
+) -> None:
     from ray.serve.context import _get_global_client
 
     details = _get_global_client().get_serve_details()
     apps = details["applications"]
-    assert {"iris-a", "iris-b"} <= set(apps)
-    a = apps["iris-a"]["deployments"]["iris-a"]["deployment_config"]
+    assert {"iris-a@1.0.0", "iris-b@1.0.0", "iris-b@2.0.0"} <= set(apps)
+    a = apps["iris-a@1.0.0"]["deployments"]["iris-a"]["deployment_config"]
     assert a["autoscaling_config"]["max_replicas"] == 3
     assert a["autoscaling_config"]["target_ongoing_requests"] == 4
     assert a["autoscaling_config"]["downscale_delay_s"] == 40
     assert a["ray_actor_options"]["num_cpus"] == 0.25
-    b = apps["iris-b"]["deployments"]["iris-b"]["deployment_config"]
+    b = apps["iris-b@1.0.0"]["deployments"]["iris-b"]["deployment_config"]
     assert b["max_ongoing_requests"] == 3 and b["ray_actor_options"]["num_cpus"] == 0.5
+    b2 = apps["iris-b@2.0.0"]["deployments"]["iris-b"]["deployment_config"]
+    assert b2["ray_actor_options"]["num_cpus"] == 0.25  # each version with its own options
 
 
 def test_handle_transport_answers_and_keeps_error_codes(
     serve_cluster: list[ExpertManifest],
 ) -> None:
-    transport = ServeTransport(["iris-a", "iris-b"])
+    transport = ServeTransport([m.key for m in serve_cluster])
 
     async def run() -> None:
         sample = np.array([[6.7, 3.0, 5.2, 2.3]], dtype=np.float32)  # a virginica from the data
         name = next(iter(_model_input_names(serve_cluster[0])))
-        out = await transport.infer("iris-a", ExpertInput(tensors={name: sample}), 30)
-        assert out.tensors, out
-        label = next(v for k, v in out.tensors.items() if "label" in k)
-        assert int(label.reshape(-1)[0]) == 2
+        for key in ("iris-a", "iris-b@1.0.0", "iris-b@2.0.0"):  # a lone version by its name
+            out = await transport.infer(key, ExpertInput(tensors={name: sample}), 30)
+            assert out.tensors, out
+            label = next(v for k, v in out.tensors.items() if "label" in k)
+            assert int(label.reshape(-1)[0]) == 2
+        with pytest.raises(ExpertNotFound):  # two versions: the bare name is ambiguous
+            await transport.infer("iris-b", ExpertInput(tensors={name: sample}), 30)
         with pytest.raises(InvalidInput) as info:
-            await transport.infer("iris-b", ExpertInput(tensors={name: np.zeros((1, 7))}), 30)
+            await transport.infer("iris-b@1.0.0", ExpertInput(tensors={name: np.zeros((1, 7))}),
+                                  30)
         assert name in str(info.value)
         with pytest.raises(ExpertNotFound):
             await transport.infer("nope", ExpertInput(text="x"), 30)
         states = await transport.states()
-        assert states["iris-a"].status == "HEALTHY" and states["iris-a"].replicas >= 1
+        assert states["iris-a@1.0.0"].status == "HEALTHY"
+        assert states["iris-a@1.0.0"].replicas >= 1 and states["iris-b@2.0.0"].replicas >= 1
 
     asyncio.run(run())
 
