@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("PROGRESS", f"deploying {', '.join(m.name for m in chosen)}")
         deploy_experts(chosen, progress=lambda line: _say("PROGRESS", line.strip()))
         _say("PROGRESS", "deploying the Serve-composition router")
-        app = composition_application(manifests, config.router, [m.name for m in chosen])
+        app = composition_application(manifests, config.router, [m.key for m in chosen])
         # A route prefix is needed even for gRPC: Serve's proxy only routes to applications
         # that have one (None hides the app from the gRPC proxy as well, Ray 2.60).
         serve.run(app, name=args.composition_app, route_prefix=f"/{args.composition_app}")

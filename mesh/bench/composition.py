@@ -20,7 +20,7 @@ from mesh.orchestrator.combine import NO_EXPERT, Part, combine
 from mesh.orchestrator.service import AskResult, Timings
 from mesh.proto.v1 import orchestrator_pb2
 from mesh.router import Router
-from mesh.types import ExpertInput, ExpertOutput
+from mesh.types import ExpertInput, ExpertOutput, expert_name
 from mesh.wire import tensors_from_wire
 
 __all__ = ["SERVICER", "CompositionRouter", "composition_application"]
@@ -40,7 +40,8 @@ class CompositionRouter:
         self.router = Router(RouterConfig.model_validate(router))
         self.router.set_experts(loaded)
         # Handles are taken once: looking one up is a blocking call to Serve's controller.
-        self.handles = {name: serve.get_app_handle(name) for name in deployed}
+        # ``deployed`` are application names (keys name@version); routing chooses names.
+        self.handles = {expert_name(key): serve.get_app_handle(key) for key in deployed}
 
     async def Ask(  # the gRPC method name Serve's proxy dispatches on
         self, request: orchestrator_pb2.AskRequest
