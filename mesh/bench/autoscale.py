@@ -81,13 +81,13 @@ async def _drive(orchestrator: object, recording: Recording, manifests: list[Exp
     assert isinstance(orchestrator, Orchestrator)
     sampler = ReplicaSampler(orchestrator.metrics, orchestrator.transport.states, SAMPLE_S)
     requests = {m.name: sample_request(m) for m in manifests}
-    names = [m.name for m in manifests]
+    keys = {m.name: m.key for m in manifests}  # replica counts are per version (its key)
 
     say("      waiting for every expert to be at zero replicas")
     settle = time.monotonic() + SETTLE_TIMEOUT_S
     while True:
         await sampler.sample_once()
-        if all(orchestrator.metrics.ledger.replicas(n) == 0 for n in names):
+        if all(orchestrator.metrics.ledger.replicas(k) == 0 for k in keys.values()):
             break
         if time.monotonic() > settle:
             raise RuntimeError("experts did not reach zero replicas before the load")
@@ -98,7 +98,7 @@ async def _drive(orchestrator: object, recording: Recording, manifests: list[Exp
     async def sample_loop() -> None:
         while True:
             await sampler.sample_once()
-            counts = {n: orchestrator.metrics.ledger.replicas(n) or 0 for n in names}
+            counts = {n: orchestrator.metrics.ledger.replicas(k) or 0 for n, k in keys.items()}
             recording.samples.append(Sample(time.monotonic() - t0, counts))
             await asyncio.sleep(SAMPLE_S)
 

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_routing(kinds)
     _register_expert(kinds)
     _register_autoscale(kinds)
+    _register_admission(kinds)
 
 
 def _register_autoscale(kinds: argparse._SubParsersAction) -> None:
@@ -94,6 +95,25 @@ def _register_routing(kinds: argparse._SubParsersAction) -> None:
     routing.add_argument("--json", dest="json_out", type=Path, metavar="OUT",
                          help="write the figures to this JSON file")
     routing.set_defaults(func=cmd_routing)
+
+
+def _register_admission(kinds: argparse._SubParsersAction) -> None:
+    admission = kinds.add_parser(
+        "admission",
+        help="what tenants and quotas cost per call, and the shared quota counters' rate with "
+        "one and two processes",
+    )
+    admission.add_argument("--calls", type=int, default=3000, help="calls per case")
+    admission.add_argument("--seconds", type=float, default=3.0,
+                           help="length of each shared-counter run")
+    admission.add_argument("--json", dest="json_out", help="write the figures to this JSON file")
+    admission.set_defaults(func=cmd_admission)
+
+
+def cmd_admission(args: argparse.Namespace) -> int:
+    from mesh.bench.admission import run_admission_bench
+
+    return run_admission_bench(args.calls, args.seconds, args.json_out)
 
 
 def cmd_latency(args: argparse.Namespace) -> int:

@@ -89,7 +89,8 @@ def _replica_ids() -> dict[str, set[str]]:
 
 def _autoscaling(app: str) -> dict[str, object]:
     details = _details()["applications"][app]
-    config: dict[str, object] = details["deployments"][app]["deployment_config"][
+    deployment = app.split("@")[0]  # the application is name@version, its deployment the name
+    config: dict[str, object] = details["deployments"][deployment]["deployment_config"][
         "autoscaling_config"]
     return config
 
@@ -99,21 +100,21 @@ def test_changing_one_experts_autoscaling_leaves_every_replica_running(
 ) -> None:
     _, manifests = cluster
     before = _replica_ids()
-    assert before["iris-idle"] and before["iris-steady"]
+    assert before["iris-idle@1.0.0"] and before["iris-steady@1.0.0"]
     changed = manifests[0].model_copy(
         update={"autoscaling": manifests[0].autoscaling.model_copy(
             update={"downscale_delay_s": 2.0})})
     # What `mesh up` does on a running mesh: every manifest again, one of them edited.
     deploy_experts([changed, manifests[1]], progress=lambda _: None, timeout_s=120)
-    assert _autoscaling("iris-idle")["downscale_delay_s"] == 2.0
+    assert _autoscaling("iris-idle@1.0.0")["downscale_delay_s"] == 2.0
     after = _replica_ids()
-    assert after["iris-steady"] == before["iris-steady"]  # the other expert: untouched
-    assert after["iris-idle"] == before["iris-idle"]  # lightweight update, no restart
+    assert after["iris-steady@1.0.0"] == before["iris-steady@1.0.0"]  # the other: untouched
+    assert after["iris-idle@1.0.0"] == before["iris-idle@1.0.0"]  # lightweight, no restart
 
 
 def _orchestrator(folder: Path, manifests: list[ExpertManifest]) -> Orchestrator:
     sessions = SessionStore(folder / "sessions.sqlite3")
-    transport = ServeTransport([m.name for m in manifests])
+    transport = ServeTransport([m.key for m in manifests])
     return Orchestrator(manifests, transport, sessions, OrchestratorConfig(port=0,
                                                                            metrics_port=None))
 
@@ -129,7 +130,7 @@ def test_idle_expert_scales_to_zero_then_a_request_waits_for_its_cold_start(
         start = time.monotonic()
         while True:
             await sampler.sample_once()
-            if orchestrator.metrics.ledger.replicas("iris-idle") == 0:
+            if orchestrator.metrics.ledger.replicas("iris-idle@1.0.0") == 0:
                 break
             assert time.monotonic() - start < SCALE_TO_ZERO_BOUND_S, "never scaled to zero"
             await asyncio.sleep(0.5)
@@ -147,8 +148,9 @@ def test_idle_expert_scales_to_zero_then_a_request_waits_for_its_cold_start(
     assert timings.cold_start_ms > 0
     assert cold_s < 30
     states = asyncio.run(orchestrator.transport.states())
-    assert states["iris-steady"].replicas == 1  # min_replicas 1: never released
+    assert states["iris-steady@1.0.0"].replicas == 1  # min_replicas 1: never released
     cold = orchestrator.metrics.registry.get_sample_value(
-        "mesh_cold_starts_total", {"expert": "iris-idle", "organization": "test-botanic-garden"})
+        "mesh_cold_starts_total", {"expert": "iris-idle", "version": "1.0.0",
+                                   "organization": "test-botanic-garden"})
     assert cold == 1
     orchestrator.sessions.close()
