@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -184,34 +185,25 @@ def cmd_create(args: argparse.Namespace) -> int:
     from mesh.tenants import Tenant
 
     tenant = _apply(Tenant(name=args.name), args)
-    store = _store(args)
-    try:
+    with closing(_store(args)) as store:
         store.create(tenant)
         token = store.issue_token(tenant.name)
-    finally:
-        store.close()
     print(f"created tenant '{tenant.name}': {_describe(tenant)}")
     _print_token(token)
     return 0
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with closing(_store(args)) as store:
         tenant = _apply(store.get(args.name), args)
         store.update(tenant)
-    finally:
-        store.close()
     print(f"updated tenant '{tenant.name}': {_describe(tenant)}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with closing(_store(args)) as store:
         tenants, tokens = store.tenants(), store.tokens()
-    finally:
-        store.close()
     if not tenants:
         print("no tenants; add one with `mesh tenants create NAME`")
         return 0
@@ -237,32 +229,23 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 1
-    store = _store(args)
-    try:
+    with closing(_store(args)) as store:
         store.delete(args.name)
-    finally:
-        store.close()
     print(f"deleted tenant '{args.name}'; its tokens are revoked")
     return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with closing(_store(args)) as store:
         token = store.issue_token(args.name)
-    finally:
-        store.close()
     print(f"new token for tenant '{args.name}'")
     _print_token(token)
     return 0
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with closing(_store(args)) as store:
         tokens = store.tokens(args.name)
-    finally:
-        store.close()
     now = time.time()
     rows = [("ID", "TENANT", "CREATED", "REVOKED")]
     for k in tokens:
@@ -286,11 +269,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         grace = math.nan
     if not (math.isfinite(grace) and grace >= 0):
         raise TenantError(f"--grace: '{args.grace}' must be 0 or more seconds, e.g. --grace 300")
-    store = _store(args)
-    try:
+    with closing(_store(args)) as store:
         token = store.rotate(args.name, grace)
-    finally:
-        store.close()
     when = "now" if not grace else f"in {grace:g} s"
     print(f"rotated tenant '{args.name}': its other tokens stop working {when}")
     _print_token(token)
@@ -298,11 +278,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with closing(_store(args)) as store:
         store.revoke(args.token_id)
-    finally:
-        store.close()
     print(f"revoked token {args.token_id}; a running hub refuses it within a second")
     return 0
 

@@ -8,10 +8,11 @@ once per expert per ``persist_every_s``.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from mesh.statedb import open_state_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experts (
@@ -47,11 +48,8 @@ class RegistryStore:
     """Thread-safe access to the registry's SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_state_db(path)
         self._db.executescript(_SCHEMA)
 
     def upsert(self, e: StoredExpert) -> None:

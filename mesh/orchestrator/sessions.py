@@ -8,7 +8,6 @@ service runs them in a worker thread.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mesh.errors import SessionNotFound
+from mesh.statedb import open_state_db
 from mesh.types import TurnRecord
 
 _SCHEMA = """
@@ -58,22 +58,19 @@ class SessionStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # Autocommit: every write below is one statement, committed (fsync) when it returns.
+        self._db = open_state_db(self.path)
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
         if "tenant" not in columns:  # a file from before tenants: its sessions belong to no one
             self._db.execute("ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT ''")
-        self._db.commit()
 
     def create(self, session_id: str | None = None, tenant: str = "") -> str:
         """Start a new session owned by ``tenant``; returns its id. The orchestrator passes the
         id it allocated when the turn began (the id decides which expert versions answer)."""
         session_id = session_id or new_session_id()
-        with self._lock, self._db:
+        with self._lock:
             self._db.execute(
                 "INSERT INTO sessions (id, created_at, tenant) VALUES (?, ?, ?)",
                 (session_id, time.time(), tenant),
@@ -121,7 +118,7 @@ class SessionStore:
 
     def append(self, session_id: str, turn: TurnRecord) -> None:
         """Record a finished turn durably (committed before this returns)."""
-        with self._lock, self._db:
+        with self._lock:
             self._db.execute(
                 "INSERT INTO turns (session_id, seq, question, answer, experts, created_at) "
                 "VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_id = ?), "

@@ -16,7 +16,6 @@ design. Changing the split never cancels a call already sent to a version.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mesh.errors import InvalidInput
+from mesh.statedb import immediate, open_state_db
 
 TRAFFIC_DB = "traffic.sqlite3"
 """The split's file in the hub's state folder."""
@@ -92,12 +92,8 @@ class TrafficStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_state_db(self.path)
         self._db.executescript(_SCHEMA)
 
     def generation(self) -> int:
@@ -114,18 +110,10 @@ class TrafficStore:
 
     def put(self, split: Split) -> None:
         """Store a split (committed before returning) and bump the generation."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO splits VALUES (?, ?, ?, ?, ?)",
-                    (split.expert, split.stable, split.canary, split.share, time.time()),
-                )
-                self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, immediate(self._db) as db:
+            db.execute("INSERT OR REPLACE INTO splits VALUES (?, ?, ?, ?, ?)",
+                       (split.expert, split.stable, split.canary, split.share, time.time()))
+            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
 
     def close(self) -> None:
         with self._lock:
@@ -174,23 +162,23 @@ def start_canary(store: TrafficStore, expert: str, versions: list[str], canary: 
 
 def promote(store: TrafficStore, expert: str, versions: list[str]) -> Split:
     """Make the canary the stable version: every session goes to it."""
-    current = _current(store, expert, versions)
-    if current.canary is None:
-        raise InvalidInput(
-            "expert", f"'{expert}' has no canary to promote (stable: {current.stable}); start "
-            "one with `mesh canary EXPERT VERSION --share 5`")
-    split = Split(expert, current.canary)
-    store.put(split)
-    return split
+    return _end_canary(store, expert, versions, keep_canary=True)
 
 
 def rollback(store: TrafficStore, expert: str, versions: list[str]) -> Split:
     """Send every session back to the stable version (the canary stays deployed, idle)."""
+    return _end_canary(store, expert, versions, keep_canary=False)
+
+
+def _end_canary(store: TrafficStore, expert: str, versions: list[str], keep_canary: bool
+                ) -> Split:
     current = _current(store, expert, versions)
     if current.canary is None:
+        verb, hint = (("promote", "; start one with `mesh canary EXPERT VERSION --share 5`")
+                      if keep_canary else ("roll back", ""))
         raise InvalidInput(
-            "expert", f"'{expert}' has no canary to roll back (stable: {current.stable})")
-    split = Split(expert, current.stable)
+            "expert", f"'{expert}' has no canary to {verb} (stable: {current.stable}){hint}")
+    split = Split(expert, current.canary if keep_canary else current.stable)
     store.put(split)
     return split
 

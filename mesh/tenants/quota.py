@@ -12,7 +12,6 @@ cannot hold a tenant's concurrency forever, it frees it after ``lease_s``.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mesh.errors import QuotaExceeded
+from mesh.statedb import immediate, open_state_db
 from mesh.tenants.model import Limits
 
 QUOTA_FILE = "quota.sqlite3"
@@ -60,17 +60,11 @@ class QuotaLimiter:
         (a monotonic one restarts at boot, which would strand leases); tests pass a fake."""
         self.path = Path(path)
         self._clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=5.0,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        self._db = open_state_db(self.path, synchronous="NORMAL", timeout_s=5.0)
+        with self._lock, immediate(self._db) as db:
             for statement in _SCHEMA:
-                self._db.execute(statement)
-            self._db.execute("COMMIT")
+                db.execute(statement)
 
     def acquire(self, tenant: str, limits: Limits, scope: str = "*",
                 lease_s: float = 60.0) -> Lease | None:
@@ -84,16 +78,9 @@ class QuotaLimiter:
             return None
         # Threads of this process queue on the lock; only other processes meet SQLite's busy
         # handler, whose sleeps are coarse.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                # Read the clock once the write lock is held, so times in the file only grow.
-                lease = self._admit(tenant, limits, scope, lease_s, self._clock())
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return lease
+        with self._lock, immediate(self._db):
+            # Read the clock once the write lock is held, so times in the file only grow.
+            return self._admit(tenant, limits, scope, lease_s, self._clock())
 
     def release(self, lease: Lease | None) -> None:
         """Give back a request's place in the concurrency limit (no-op for None or a lease

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mesh.statedb import immediate, open_state_db
 from mesh.tenants.model import OPEN_NAME, Limits, Tenant, TenantError, TokenInfo
 from mesh.tenants.tokens import hash_token, new_token
 
@@ -73,35 +74,22 @@ class TenantStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_state_db(self.path)
         # Not through _write: opening the file (e.g. `mesh tenants list`) must not bump the
         # generation and make every orchestrator reload.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, immediate(self._db) as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
-                    self._db.execute(statement)
-            self._db.execute("COMMIT")
+                    db.execute(statement)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction that also bumps the generation (BEGIN IMMEDIATE takes the
         write lock at once, so two processes never interleave a read-modify-write)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute(
-                    "UPDATE meta SET value = value + 1 WHERE key = 'generation'")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, immediate(self._db) as db:
+            yield db
+            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
 
     # ---- tenants ---------------------------------------------------------------------------
 
