@@ -120,10 +120,12 @@ def test_mesh_experts_shows_replicas_and_cost(mesh: RunningMesh) -> None:
     assert out.returncode == 0, out.stderr
     table, _, orgs = out.stdout.partition("\n\n")
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
-    # EXPERT ORGANIZATION RUNTIME DEVICE REPLICA-S REQUESTS REPLICA-S/REQ REPLICAS STATUS
+    # EXPERT VERSION SHARE(share role) ORGANIZATION RUNTIME DEVICE REPLICA-S REQUESTS
+    # REPLICA-S/REQ REPLICAS STATUS
     row = rows["breast-cancer"]
-    assert row[3] == "cpu" and float(row[4]) > 0 and int(row[5]) >= 3 and float(row[6]) > 0
+    assert row[1:4] == ["1.0.0", "100%", "stable"]
+    assert row[6] == "cpu" and float(row[7]) > 0 and int(row[8]) >= 3 and float(row[9]) > 0
     assert row[-2] == "1" and row[-1] == "HEALTHY"
-    assert rows["digits"][5] == "0" and rows["digits"][6] == "-"  # no request: no cost per one
+    assert rows["digits"][8] == "0" and rows["digits"][9] == "-"  # no request: no cost per one
     by_org = {line.split()[0]: line.split() for line in orgs.splitlines()[1:]}
     assert by_org["lakeside-hospital"][1] == "cpu" and float(by_org["lakeside-hospital"][2]) > 0

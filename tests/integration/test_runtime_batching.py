@@ -73,7 +73,7 @@ def test_concurrent_requests_share_a_run_and_errors_stay_apart(
 
     path = batched.resolve(batched.model_as(OnnxModelConfig).path)
     name = ort.InferenceSession(str(path)).get_inputs()[0].name
-    transport = ServeTransport([batched.name])
+    transport = ServeTransport([batched.key])
     good = ExpertInput(tensors={name: np.array([[6.7, 3.0, 5.2, 2.3]], dtype=np.float32)})
     bad = ExpertInput(tensors={name: np.zeros((1, 7), dtype=np.float32)})
 

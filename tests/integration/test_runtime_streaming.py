@@ -94,11 +94,11 @@ def test_ask_stream_through_ray_serve(
     try:
         serve.start(proxy_location="Disabled")
         deploy_experts([manifest], progress=lambda _: None, timeout_s=180)
-        transport = ServeTransport(["echo-llm"])
+        transport = ServeTransport([manifest.key])
         with orchestrator_stub([manifest], transport, tmp_path) as stub:
             _check_streamed(*_ask_stream(stub, "tokens arrive one by one"))
-        states = asyncio.run(ServeTransport(["echo-llm"]).states())
-        assert states["echo-llm"].status == "HEALTHY"
+        states = asyncio.run(ServeTransport([manifest.key]).states())
+        assert states["echo-llm@1.0.0"].status == "HEALTHY"
     finally:
         serve.shutdown()
         ray.shutdown()

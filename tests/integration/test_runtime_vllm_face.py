@@ -42,9 +42,9 @@ def face(loopback_only_network: None) -> Iterator[ExpertManifest]:
         serve.start(proxy_location="Disabled")
         engine = serve.deployment(name="agronomy-llm-engine",
                                   ray_actor_options={"num_cpus": 0.1})(llm_engine.EchoEngine)
-        serve.run(vllm_face(manifest, engine.bind(), dict), name=manifest.name,
+        serve.run(vllm_face(manifest, engine.bind(), dict), name=manifest.key,
                   route_prefix=None)
-        wait_running([manifest.name], progress=lambda _: None, timeout_s=120)
+        wait_running([manifest.key], progress=lambda _: None, timeout_s=120)
         yield manifest
     finally:
         serve.shutdown()
@@ -54,7 +54,7 @@ def face(loopback_only_network: None) -> Iterator[ExpertManifest]:
 def test_face_streams_and_answers(face: ExpertManifest) -> None:
     from mesh.serving.handle_transport import ServeTransport
 
-    transport = ServeTransport([face.name])
+    transport = ServeTransport([face.key])
 
     async def run() -> tuple[list[str], list[float], str]:
         start = time.perf_counter()
@@ -77,7 +77,7 @@ def test_ask_stream_through_the_face(face: ExpertManifest, tmp_path: Path) -> No
 
     request = orchestrator_pb2.AskRequest(input=common_pb2.Content(text="when to sow oats"),
                                           experts=[face.name])
-    with orchestrator_stub([face], ServeTransport([face.name]), tmp_path) as stub:
+    with orchestrator_stub([face], ServeTransport([face.key]), tmp_path) as stub:
         chunks = list(stub.AskStream(request, timeout=60))
     deltas = [c.text_delta for c in chunks[:-1]]
     assert deltas == ["echo:", " when", " to", " sow", " oats"]
