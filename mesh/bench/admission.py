@@ -3,9 +3,9 @@ counters keep up with several orchestrator processes.
 
 Two measurements in one run, on files in a fresh temporary folder:
 
-* per call, in one process: ``Admission`` open (no tenants), with a token and no limits, and
-  with a token and limits (rate + concurrency, set high enough never to refuse), each the whole
-  admit / release of one call, so the figures compare side by side;
+* per call, in one process: ``Admission`` open (no tenants), with a token and no limits, with a
+  rate limit, and with rate + concurrency limits for the tenant and for the expert (all set high
+  enough never to refuse), each the whole admit / release of one call, side by side;
 * the shared counters alone: acquire + release per second by 1 and by 2 processes (4 threads
   each) on one SQLite file, the set-up of two orchestrator processes of one hub.
 """
@@ -82,17 +82,23 @@ def run_admission_bench(calls: int, seconds: float, json_out: str | None,
         folder = Path(tmp)
         store = TenantStore(folder / "tenants.sqlite3")
         store.create(Tenant("plain"))
+        store.create(Tenant("rated", limits=Limits(rps=1e9, burst=1_000_000_000)))
         store.create(Tenant("metered", limits=HIGH, expert_limits={"iris": HIGH}))
-        plain, metered = store.issue_token("plain"), store.issue_token("metered")
+        plain, rated = store.issue_token("plain"), store.issue_token("rated")
+        metered = store.issue_token("metered")
+        quota = QuotaLimiter(folder / "q.sqlite3")
         metrics = MeshMetrics()
         cases = {
             "open (no tenants)": (Admission.open(metrics), []),
             "token, no limits": (
-                Admission(Authenticator(store, True), QuotaLimiter(folder / "q.sqlite3"),
-                          metrics), [("authorization", f"Bearer {plain}")]),
+                Admission(Authenticator(store, True), quota, metrics),
+                [("authorization", f"Bearer {plain}")]),
+            "token, rate limit": (
+                Admission(Authenticator(store, True), quota, metrics),
+                [("authorization", f"Bearer {rated}")]),
             "token, rate + concurrency, per tenant and per expert": (
-                Admission(Authenticator(store, True), QuotaLimiter(folder / "q.sqlite3"),
-                          metrics), [("authorization", f"Bearer {metered}")]),
+                Admission(Authenticator(store, True), quota, metrics),
+                [("authorization", f"Bearer {metered}")]),
         }
         results: dict[str, dict[str, float]] = {}
         base = None
