@@ -70,6 +70,7 @@ def test_canary_share_within_three_points_over_2000_requests_and_sessions_stick(
         versions = list(pool.map(lambda _: _version(client.Ask(ask_iris(), timeout=30)),
                                  range(2000)))
     share = versions.count("1.1.0") / len(versions)
+    print(f"canary 5%: {share:.1%} of {len(versions)} sessions; split applied in {took:.2f} s")
     assert abs(share - 0.05) <= 0.03, share
     # A conversation keeps its version, turn after turn.
     for _ in range(10):
@@ -112,6 +113,7 @@ def test_promote_and_rollback_under_load_fail_no_request(hub: Hub, command: str,
     stop.set()
     for w in workers:
         w.join(30)
+    print(f"{command} under load: {len(seen)} requests, {len(errors)} failed")
     assert errors == []
     before = {v for t, v in seen if t < changed_at}
     settled = {v for t, v in seen if t > changed_at + 1.0}
