@@ -1,7 +1,8 @@
 """Out-of-scope threshold calibrated from the manifests' own examples, no labelled data needed.
 
 Leave-one-out: each example is scored against its own expert as if it were an unseen request
-(the example removed from that expert's rows and centroid). Those scores show how well real
+(the example removed from that expert's rows, from its prototype when the expert is read through
+prototypes, and from its centroid). Those scores show how well real
 in-scope requests match: the threshold sits at a low percentile of them (``PERCENTILE``), times
 ``MARGIN`` so a request slightly looser than the loosest examples still passes. It is then held
 within ``[FLOOR, CEILING]``: the floor keeps unrelated text (MiniLM scores of ~0.1-0.21) out even
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mesh.router.index import LEX_WEIGHT, ExampleIndex, blend, top_k_for
+from mesh.router.prototypes import PROTOTYPE_TOP_K, similarities_without_each
 
 PERCENTILE = 2.0
 """Percentile of the leave-one-out scores the threshold starts from."""
@@ -42,18 +44,33 @@ def centroid_without_each(group: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def leave_one_out_scores(index: ExampleIndex, position: int) -> np.ndarray:
-    """Similarity of each example (not the description) to its expert without that example."""
+    """Similarity of each example (not the description) to its expert without that example.
+
+    The same formula as :meth:`ExampleIndex.similarities`: for an expert read through
+    prototypes, the example's own prototype is recomputed without it.
+    """
     start, end = index.row_range(position)
     if end - start < 2:
         return np.zeros(0, np.float32)
     vectors = index.vectors[start:end]
     words = index.word_rows[start:end]
-    sims = vectors @ vectors.T + LEX_WEIGHT * (words @ words.T).toarray()
-    np.fill_diagonal(sims, -np.inf)
+    lexical = (words @ words.T).toarray()
+    np.fill_diagonal(lexical, -np.inf)
     k = min(top_k_for(end - start - 1), end - start - 1)
-    top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
-    scores = blend(top.mean(axis=1), centroid_without_each(vectors, vectors))
+    protos = index.experts[position].prototypes
+    if protos is None:
+        top = top_mean(vectors @ vectors.T + LEX_WEIGHT * lexical, k)
+    else:
+        dense = similarities_without_each(vectors, protos)
+        top = top_mean(dense, min(PROTOTYPE_TOP_K, dense.shape[1]))
+        top += LEX_WEIGHT * top_mean(lexical, k)
+    scores = blend(top, centroid_without_each(vectors, vectors))
     return scores[1:].astype(np.float32)  # row 0: the description
+
+
+def top_mean(sims: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the ``k`` largest values of each row."""
+    return np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 
 @dataclass(frozen=True)

@@ -130,11 +130,22 @@ class LexicalSpace:
         "of" as if it were all the request said. Example rows contain only known terms, so
         theirs are unit rows.
         """
-        cols = sorted((self.vocabulary[t], c) for t, c in doc.items() if t in self.vocabulary)
-        unseen = sum((1.0 + math.log(c)) ** 2 for t, c in doc.items() if t not in self.vocabulary)
-        idx = np.fromiter((c for c, _ in cols), np.int64, len(cols))
-        val = np.fromiter((1.0 + math.log(k) for _, k in cols), np.float32, len(cols))
-        val *= self.idf[idx]
+        vocabulary = self.vocabulary
+        columns: list[int] = []
+        weights: list[float] = []
+        unseen = 0.0
+        for term, count in doc.items():
+            tf = 1.0 + math.log(count) if count > 1 else 1.0
+            column = vocabulary.get(term)
+            if column is None:
+                unseen += tf * tf
+            else:
+                columns.append(column)
+                weights.append(tf)
+        idx = np.array(columns, np.int64)
+        order = np.argsort(idx)
+        idx = idx[order]
+        val = np.array(weights, np.float32)[order] * self.idf[idx]
         norm = math.sqrt(float(val @ val) + unseen * self.unseen_idf**2)
         if norm > 0:
             val /= norm
@@ -172,15 +183,25 @@ class TermIndex:
 
     def dot(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
         """float32 [n_rows]: the request's dot product with every row."""
-        if not len(columns):
-            return np.zeros(self.n_rows, np.float32)
+        out = np.zeros(self.n_rows, np.float32)
+        rows, scores = self.sparse_dot(columns, values)
+        out[rows] = scores
+        return out
+
+    def sparse_dot(self, columns: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows sharing a term with the request (ascending) and their dot products.
+
+        Only those rows can score above zero: a few hundred of CLINC150's 15,000, so callers
+        that rank rows read these instead of scanning a dense vector.
+        """
         starts = self._indptr[columns]
         lengths = self._indptr[columns + 1] - starts
         total = int(lengths.sum())
         if total == 0:
-            return np.zeros(self.n_rows, np.float32)
+            return np.zeros(0, np.intp), np.zeros(0, np.float32)
         offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
         positions = offsets + np.arange(total)
         weights = self._data[positions] * np.repeat(values, lengths)
-        out = np.bincount(self._indices[positions], weights=weights, minlength=self.n_rows)
-        return out.astype(np.float32)
+        rows, inverse = np.unique(self._indices[positions], return_inverse=True)
+        scores = np.bincount(inverse, weights=weights, minlength=len(rows))
+        return rows.astype(np.intp), scores.astype(np.float32)

@@ -1,9 +1,10 @@
 """The router: a request (and its conversation) → scores per expert → a decision.
 
 One embedding call (the request, plus its clauses when it is compound, in one batch) and one
-matrix product per request: ~4 ms median on one core. A second call happens only for an
-ambiguous follow-up (below). The expert set can change at any time without stopping requests
-or re-embedding unchanged experts.
+matrix product per request: ~2.5 ms median on 2 shared cores for CLINC150's 10 domains
+(15,000 examples, read through prototypes), of which ~1.3-1.7 ms is the embedding. A second
+call happens only for an ambiguous follow-up (below). The expert set can change at any time
+without stopping requests or re-embedding unchanged experts.
 
 Conversation awareness (first, simple version): a follow-up such as "and what about the side
 effects?" often says nothing about its topic. When the request alone is ambiguous (best score
@@ -84,19 +85,11 @@ def single_threaded_blas() -> None:
         _blas_limited = True
 
 
-def with_head(
-    per_text: list[list[ExpertScore]], margins: np.ndarray, index: ExampleIndex
-) -> list[list[ExpertScore]]:
+def with_head(similarity: np.ndarray, margins: np.ndarray | None) -> np.ndarray:
     """Scores that add the head's weighted margin to each similarity (clipped to 0..1)."""
-    out = []
-    for row, scores in enumerate(per_text):
-        out.append([
-            replace(s, score=float(np.clip(
-                s.coverage + HEAD_WEIGHT * margins[row, index.position(s.expert)], 0.0, 1.0
-            )))
-            for s in scores
-        ])
-    return out
+    if margins is None:
+        return similarity
+    return np.clip(similarity + HEAD_WEIGHT * margins, 0.0, 1.0)
 
 
 class Router:
@@ -237,9 +230,11 @@ class Router:
             return rank(scores), []
         texts = [text, *split_clauses(text)]
         features = state.index.featurize(texts, self.query_embedder.embed(texts))
-        per_text = state.index.score_each(features, restrict_to)
-        if state.head is not None:
-            per_text = with_head(per_text, state.head.margins(features), state.index)
+        similarity, nearest = state.index.similarities(features)
+        margins = state.head.margins(features) if state.head is not None else None
+        per_text = state.index.expert_scores(
+            with_head(similarity, margins), similarity, nearest, restrict_to
+        )
         winners = [w for g in per_text[1:] if (w := clear_winner(g, CLAUSE_MARGIN)) is not None]
         return rank(per_text[0]), winners
 
