@@ -106,15 +106,32 @@ class Admission:
         self.metrics.tenant_requests.labels(tenant.name, "admitted").inc()
         in_flight = self.metrics.tenant_in_flight.labels(tenant.name)
         in_flight.inc()
+        renewing = (asyncio.get_running_loop().create_task(self._renew(gate))
+                    if self.quota is not None and _holds_places(tenant) else None)
         try:
             yield gate
         finally:
+            if renewing is not None:
+                renewing.cancel()
             in_flight.dec()
             if self.quota is not None and any(lease is not None for lease in gate.leases):
                 # Off the answer's path: the places are given back while the answer travels
                 # (a thread hop is ~80 us, the whole admission ~50 us of SQLite). Should the
                 # process die first, the leases expire after lease_s.
                 asyncio.get_running_loop().run_in_executor(None, self._release, gate.leases)
+
+    async def _renew(self, gate: Gate) -> None:
+        """Keep a long call's concurrency places while it runs (a stream can outlast
+        ``lease_s``): renewed every third of it; a process that dies stops renewing, and its
+        places come back at most ``lease_s`` later."""
+        assert self.quota is not None
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            if any(lease is not None and lease.lease_id is not None for lease in gate.leases):
+                try:
+                    await asyncio.to_thread(self.quota.renew, list(gate.leases), self.lease_s)
+                except Exception:
+                    log.exception("renewing quota places failed; they expire after lease_s")
 
     def close(self) -> None:
         """Close the tenants and quota files."""
@@ -130,6 +147,12 @@ class Admission:
                 self.quota.release(lease)
             except Exception:  # the lease expires on its own after lease_s
                 log.exception("giving back a quota place failed")
+
+
+def _holds_places(tenant: Tenant) -> bool:
+    """Whether the tenant's calls take places in a concurrency limit (that must be renewed)."""
+    return tenant.limits.concurrent is not None or any(
+        lim.concurrent is not None for lim in tenant.expert_limits.values())
 
 
 def hub_admission(config: MeshConfig, metrics: MeshMetrics) -> tuple[Admission, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +89,15 @@ class QuotaLimiter:
             return
         with self._lock:
             self._db.execute("DELETE FROM leases WHERE id = ?", (lease.lease_id,))
+
+    def renew(self, leases: Sequence[Lease | None], lease_s: float) -> None:
+        """Push the expiry of requests still running ``lease_s`` ahead (a stream that outlives
+        its first lease keeps its place; a dead process's leases still expire)."""
+        ids = [(self._clock() + lease_s, lease.lease_id) for lease in leases
+               if lease is not None and lease.lease_id is not None]
+        if ids:
+            with self._lock:
+                self._db.executemany("UPDATE leases SET expires_at = ? WHERE id = ?", ids)
 
     def in_flight(self, tenant: str, scope: str = "*") -> int:
         """Requests of ``tenant`` in ``scope`` holding an unexpired lease (for metrics, tests)."""
