@@ -60,10 +60,23 @@ def loopback_only_network() -> None:
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
+    """A TCP port free on 127.0.0.1 right now, for a server a test starts a little later.
+
+    Drawn from 20000-31999: below the kernel's ephemeral range (32768+ by default) and above
+    Ray's worker ports (10002-19999). A port the kernel hands out (bind to 0) can be handed again
+    to one of Ray's own servers before the test's server binds it; CI saw a node fail to bind
+    that way.
+    """
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    draw = random.SystemRandom()
+    for _ in range(500):
+        port = draw.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1 in 20000-31999")
