@@ -41,3 +41,21 @@ def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+GENERATION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('generation', 0);
+"""
+"""A counter that every write of a store bumps (tenants, traffic splits): other processes
+read this one row to learn, cheaply, whether to reload."""
+
+
+def bump_generation(db: sqlite3.Connection) -> None:
+    """Inside a write transaction: tell readers the store changed."""
+    db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+
+
+def read_generation(db: sqlite3.Connection) -> int:
+    """The store's generation (one indexed read)."""
+    return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])

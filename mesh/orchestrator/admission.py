@@ -92,10 +92,6 @@ class Admission:
             self.metrics.tenant_requests.labels("", "unauthenticated").inc()
             raise
 
-    def visible_experts(self, tenant: Tenant, names: Sequence[str]) -> list[str]:
-        """The experts among ``names`` the tenant may be routed to."""
-        return [n for n in names if tenant.allows(n)]
-
     @asynccontextmanager
     async def admitted(self, tenant: Tenant) -> AsyncIterator[Gate]:
         """Hold a place in the tenant's quota for the whole call (QuotaExceeded when there is

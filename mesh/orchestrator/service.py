@@ -161,7 +161,7 @@ class Orchestrator:
         names = list(routable()) if routable is not None else None
         if not tenant.experts:
             return names
-        return self.admission.visible_experts(tenant, names or list(self.manifests))
+        return [n for n in names or list(self.manifests) if tenant.allows(n)]
 
     # ---- validation -------------------------------------------------------------------------
 

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mesh.errors import InvalidInput
-from mesh.statedb import immediate, open_state_db
+from mesh.statedb import (
+    GENERATION_SCHEMA,
+    bump_generation,
+    immediate,
+    open_state_db,
+    read_generation,
+)
 
 TRAFFIC_DB = "traffic.sqlite3"
 """The split's file in the hub's state folder."""
@@ -36,9 +42,7 @@ CREATE TABLE IF NOT EXISTS splits (
     share REAL NOT NULL,
     updated_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('generation', 0);
-"""
+""" + GENERATION_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,7 @@ class TrafficStore:
     def generation(self) -> int:
         """Bumped by every change; orchestrators reload when it moves."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0])
+            return read_generation(self._db)
 
     def splits(self) -> dict[str, Split]:
         """Every stored split, by expert."""
@@ -113,7 +116,7 @@ class TrafficStore:
         with self._lock, immediate(self._db) as db:
             db.execute("INSERT OR REPLACE INTO splits VALUES (?, ?, ?, ?, ?)",
                        (split.expert, split.stable, split.canary, split.share, time.time()))
-            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+            bump_generation(db)
 
     def close(self) -> None:
         with self._lock:
@@ -232,9 +235,6 @@ class VersionPicker:
     def splits(self) -> dict[str, Split]:
         """The split in force per expert."""
         return dict(self._splits)
-
-    def stable(self, expert: str) -> str:
-        return self._splits[expert].stable
 
     def pick(self, expert: str, session_id: str) -> str:
         """The version that answers ``session_id`` for ``expert``."""

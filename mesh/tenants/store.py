@@ -19,7 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mesh.statedb import immediate, open_state_db
+from mesh.statedb import (
+    GENERATION_SCHEMA,
+    bump_generation,
+    immediate,
+    open_state_db,
+    read_generation,
+)
 from mesh.tenants.model import OPEN_NAME, Limits, Tenant, TenantError, TokenInfo
 from mesh.tenants.tokens import hash_token, new_token
 
@@ -43,9 +49,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked_at REAL
 );
 CREATE INDEX IF NOT EXISTS tokens_by_tenant ON tokens(tenant);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('generation', 0);
-"""
+""" + GENERATION_SCHEMA
 
 _LIST_HINT = "list them with `mesh tenants list`"
 
@@ -89,7 +93,7 @@ class TenantStore:
         write lock at once, so two processes never interleave a read-modify-write)."""
         with self._lock, immediate(self._db) as db:
             yield db
-            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+            bump_generation(db)
 
     # ---- tenants ---------------------------------------------------------------------------
 
@@ -193,16 +197,14 @@ class TenantStore:
     def generation(self) -> int:
         """A number that changes on every write, by any process (one indexed read)."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0])
+            return read_generation(self._db)
 
     def snapshot(self) -> Snapshot:
         """Tenants, token hashes and the generation they belong to, read consistently."""
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                gen = self._db.execute(
-                    "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+                gen = read_generation(self._db)
                 tenants = self._db.execute("SELECT name, spec FROM tenants").fetchall()
                 tokens = self._db.execute(
                     "SELECT id, tenant, hash, revoked_at FROM tokens").fetchall()
