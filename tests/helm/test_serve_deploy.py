@@ -20,7 +20,7 @@ from mesh.serving.handle_transport import ServeTransport
 from mesh.types import ExpertInput
 from tests.conftest import free_port
 from tests.helm.conftest import Doc, serve_config
-from tests.support.models import iris_model
+from tests.support.models import iris_fields, iris_model
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +36,7 @@ def _iris_model(folder: Path) -> tuple[Path, str]:
 
 
 def _manifest(name: str, model: Path) -> dict[str, Any]:
-    return {
-        "name": name, "organization": "test-botanic-garden",
-        "description": "Classifies iris flowers from sepal and petal measurements.",
-        "examples": ["sepal 5.1 3.5 petal 1.4 0.2", "which iris is this", "classify my flower"],
-        "input_kind": "tensors", "runtime": "onnx",
-        "model": {"path": str(model), "task": "tensors"},
-        "resources": {"num_cpus": 0.25},
-    }
+    return iris_fields(model, name, resources={"num_cpus": 0.25})
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from mesh.orchestrator.sessions import SessionStore
 from mesh.serving.apps import deploy_experts
 from mesh.serving.cluster import AUTOSCALING_DEFAULTS
 from mesh.serving.handle_transport import ServeTransport
-from tests.support.models import iris_model
+from tests.support.models import iris_fields, iris_model
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +35,8 @@ SCALE_TO_ZERO_BOUND_S = 60.0
 
 
 def _manifest(name: str, model: Path, autoscaling: dict[str, object]) -> ExpertManifest:
-    return ExpertManifest.model_validate({
-        "name": name, "organization": "test-botanic-garden",
-        "description": "Classifies iris flowers from sepal and petal measurements.",
-        "examples": ["sepal 5.1 3.5 petal 1.4 0.2", "which iris is this", "classify my flower"],
-        "input_kind": "tensors", "runtime": "onnx",
-        "model": {"path": str(model), "task": "tensors"},
-        "resources": {"num_cpus": 0.25},
-        "autoscaling": autoscaling,
-    })
+    return ExpertManifest.model_validate(iris_fields(
+        model, name, resources={"num_cpus": 0.25}, autoscaling=autoscaling))
 
 
 IDLE: dict[str, object] = {"min_replicas": 0, "max_replicas": 2, "initial_replicas": 1,

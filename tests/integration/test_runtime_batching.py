@@ -19,7 +19,7 @@ import yaml
 from mesh.config import ExpertManifest, OnnxModelConfig
 from mesh.errors import InvalidInput
 from mesh.types import ExpertInput, ExpertOutput
-from tests.support.models import iris_model
+from tests.support.models import iris_fields, iris_model
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +29,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _fields(model: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "iris-batched", "organization": "test-botanic-garden",
-        "description": "Classifies iris flowers from sepal and petal measurements.",
-        "examples": ["sepal 5.1 3.5 petal 1.4 0.2", "which iris is this", "classify my flower"],
-        "input_kind": "tensors", "runtime": "onnx",
-        "model": {"path": str(model), "task": "tensors",
-                  "batching": {"max_batch_size": 8, "wait_timeout_s": 0.05}},
-        "resources": {"num_cpus": 0.25}, "max_ongoing_requests": 32, **extra,
-    }
+    return iris_fields(
+        model, "iris-batched",
+        model={"path": str(model), "task": "tensors",
+               "batching": {"max_batch_size": 8, "wait_timeout_s": 0.05}},
+        resources={"num_cpus": 0.25}, max_ongoing_requests=32, **extra)
 
 
 @pytest.fixture(scope="module")

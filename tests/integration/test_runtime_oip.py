@@ -21,6 +21,7 @@ from mesh.proto.v1 import common_pb2, orchestrator_pb2
 from mesh.types import ExpertInput
 from mesh.wire import tensor_from_wire, tensor_to_wire
 from tests.support.mlserver import RunningMLServer, mlserver_venv, running_mlserver
+from tests.support.models import IRIS_CARD
 from tests.support.orchestrator import orchestrator_stub
 
 pytestmark = pytest.mark.slow  # starts MLServer (its own process, ~6 s) twice
@@ -40,10 +41,7 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMLServ
 
 def manifest(target: str, **model: Any) -> ExpertManifest:
     return ExpertManifest.model_validate({
-        "name": "iris", "organization": "test-botanic-garden",
-        "description": "Classifies iris flowers from sepal and petal measurements.",
-        "examples": ["sepal 5.1 3.5 petal 1.4 0.2", "which iris is this", "classify my flower"],
-        "input_kind": "tensors", "runtime": "oip",
+        "name": "iris", **IRIS_CARD, "runtime": "oip",
         "model": {"target": target, "model_name": "iris", **model},
     })
 

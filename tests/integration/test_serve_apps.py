@@ -15,7 +15,7 @@ from mesh.errors import ExpertNotFound, InvalidInput
 from mesh.serving.apps import deploy_experts
 from mesh.serving.handle_transport import ServeTransport
 from mesh.types import ExpertInput
-from tests.support.models import iris_model
+from tests.support.models import iris_fields, iris_model
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def _manifest(name: str, model: Path, **extra: object) -> ExpertManifest:
-    return ExpertManifest.model_validate({
-        "name": name, "organization": "test-botanic-garden",
-        "description": "Classifies iris flowers from sepal and petal measurements.",
-        "examples": ["sepal 5.1 3.5 petal 1.4 0.2", "which iris is this", "classify my flower"],
-        "input_kind": "tensors", "runtime": "onnx",
-        "model": {"path": str(model), "task": "tensors"},
-        **extra,
-    })
+    return ExpertManifest.model_validate(iris_fields(model, name, **extra))
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import yaml
 
 from mesh.proto.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from mesh.wire import tensors_to_wire
 from tests.conftest import free_port
-from tests.support.models import iris_model
+from tests.support.models import iris_fields, iris_model
 
 FLOWER = {"X": np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)}
 
@@ -31,14 +32,7 @@ def iris_mesh(folder: Path, versions: Sequence[str] = ("1.0.0",), extra: str = "
     experts.mkdir(exist_ok=True)
     for version in versions:
         (experts / f"iris-{version}.yaml").write_text(
-            "name: iris\n"
-            f"version: {version}\n"
-            "organization: test-botanic-garden\n"
-            "description: Classifies iris flowers from sepal and petal measurements.\n"
-            "examples: [sepal 5.1 3.5 petal 1.4 0.2, which iris is this, classify my flower]\n"
-            "input_kind: tensors\n"
-            "runtime: onnx\n"
-            f"model: {{path: {model}, task: tensors}}\n")
+            yaml.safe_dump(iris_fields(model, version=version)))
     config = folder / "mesh.yaml"
     config.write_text(f"experts: [{experts}]\nstate_dir: {folder / 'state'}\n" + extra)
     return config

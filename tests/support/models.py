@@ -21,3 +21,19 @@ def iris_model(folder: Path) -> Path:
     path = folder / "iris.onnx"
     path.write_bytes(onx.SerializeToString())
     return path
+
+
+IRIS_CARD: dict[str, object] = {
+    "organization": "test-botanic-garden",
+    "description": "Classifies iris flowers from sepal and petal measurements.",
+    "examples": ["sepal 5.1 3.5 petal 1.4 0.2", "which iris is this", "classify my flower"],
+    "input_kind": "tensors",
+}
+"""What every test's iris expert says of itself (its manifest less name, runtime and model)."""
+
+
+def iris_fields(path: Path, name: str = "iris", /, **extra: object) -> dict[str, object]:
+    """Manifest fields of an ONNX iris expert over the model at ``path`` (from ``iris_model``);
+    ``extra`` fields are added or replace these (a ``model`` given here replaces the block)."""
+    return {"name": name, **IRIS_CARD, "runtime": "onnx",
+            "model": {"path": str(path), "task": "tensors"}, **extra}

@@ -22,7 +22,7 @@ from mesh.observability.metrics import BreakerCollector
 from mesh.observability.ray_metrics import RayServeCollector, keep_serve_lines
 from mesh.orchestrator.service import AskCommand, Orchestrator
 from mesh.orchestrator.sessions import SessionStore
-from tests.support.models import iris_model
+from tests.support.models import iris_fields, iris_model
 
 FLOWER = {"X": np.array([[5.1, 3.5, 1.4, 0.2]], np.float32)}
 
@@ -32,14 +32,8 @@ FLOWER = {"X": np.array([[5.1, 3.5, 1.4, 0.2]], np.float32)}
 @pytest.fixture(scope="module")
 def orchestrator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
     folder = tmp_path_factory.mktemp("metrics")
-    manifest = ExpertManifest.model_validate({
-        "name": "iris", "organization": "test-botanic-garden",
-        "description": "Classifies iris flowers from sepal and petal measurements.",
-        "examples": ["sepal 5.1 3.5 petal 1.4 0.2", "which iris is this", "classify my flower"],
-        "input_kind": "tensors", "runtime": "onnx",
-        "model": {"path": str(iris_model(folder)), "task": "tensors"},
-        "resources": {"num_cpus": 0.5},
-    })
+    manifest = ExpertManifest.model_validate(
+        iris_fields(iris_model(folder), resources={"num_cpus": 0.5}))
     sessions = SessionStore(folder / "sessions.sqlite3")
     yield Orchestrator([manifest], LocalTransport([manifest]), sessions,
                        OrchestratorConfig(port=0, metrics_port=None))
