@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -250,16 +251,9 @@ class Orchestrator:
                   tenant: Tenant = OPEN) -> AskResult:
         """Answer one request of ``tenant`` within its quota; raises MeshError subclasses
         with their status codes."""
-        try:
-            async with self.admission.admitted(tenant) as gate:
-                turn = await self._begin(cmd, timeout_s, tenant)
-                await gate.experts(turn.decision.chosen)
-                parts = await self._dispatch(turn)
-                result = await self._finish(cmd, turn, parts)
-        except BaseException as e:
-            self.metrics.asks.labels(status_name(e)).inc()
-            raise
-        self.metrics.asks.labels("OK").inc()
+        async with self._call(cmd, timeout_s, tenant) as turn:
+            parts = await self._dispatch(turn)
+            result = await self._finish(cmd, turn, parts)
         return result
 
     async def ask_stream(
@@ -269,33 +263,42 @@ class Orchestrator:
 
         Experts stream one after another in route order, so each part reads whole.
         """
+        async with self._call(cmd, timeout_s, tenant) as turn:
+            self.metrics.fanout.observe(len(turn.decision.chosen))
+            parts: list[Part] = []
+            scores = {s.expert: s.score for s in turn.decision.scores}
+            for name in turn.decision.chosen:
+                pieces: list[str] = []
+                remaining = max(turn.deadline - time.perf_counter(), 0.001)
+                key = turn.keys[name]
+                with self._watch(key, turn) as watch:
+                    async for piece in self.transport.infer_stream(key, turn.request,
+                                                                   remaining):
+                        pieces.append(piece)
+                        yield (name, piece)
+                output = ExpertOutput(text="".join(pieces))
+                parts.append(Part(name, self._org(name), output, scores.get(name, 0.0),
+                                  watch.ms, version=key_version(key)))
+            if not parts:
+                yield ("", NO_EXPERT)
+            result = await self._finish(cmd, turn, parts)
+        yield result
+
+    @asynccontextmanager
+    async def _call(self, cmd: AskCommand, timeout_s: float | None, tenant: Tenant
+                    ) -> AsyncIterator[_Turn]:
+        """One Ask or AskStream: admitted within the tenant's quota (its places held until the
+        body ends), validated and routed to experts the tenant may use, its final status
+        counted in ``mesh_asks_total``."""
         try:
             async with self.admission.admitted(tenant) as gate:
                 turn = await self._begin(cmd, timeout_s, tenant)
                 await gate.experts(turn.decision.chosen)
-                self.metrics.fanout.observe(len(turn.decision.chosen))
-                parts: list[Part] = []
-                scores = {s.expert: s.score for s in turn.decision.scores}
-                for name in turn.decision.chosen:
-                    pieces: list[str] = []
-                    remaining = max(turn.deadline - time.perf_counter(), 0.001)
-                    key = turn.keys[name]
-                    with self._watch(key, turn) as watch:
-                        async for piece in self.transport.infer_stream(key, turn.request,
-                                                                       remaining):
-                            pieces.append(piece)
-                            yield (name, piece)
-                    output = ExpertOutput(text="".join(pieces))
-                    parts.append(Part(name, self._org(name), output, scores.get(name, 0.0),
-                                      watch.ms, version=key_version(key)))
-                if not parts:
-                    yield ("", NO_EXPERT)
-                result = await self._finish(cmd, turn, parts)
+                yield turn
         except BaseException as e:
             self.metrics.asks.labels(status_name(e)).inc()
             raise
         self.metrics.asks.labels("OK").inc()
-        yield result
 
     def _org(self, expert: str) -> str:
         m = self.manifests.get(expert_name(expert))
