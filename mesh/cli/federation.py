@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     issue.add_argument("--dir", required=True, help="the CA's folder")
     issue.add_argument("--csr", required=True, help="the tls.csr the organization sent")
     issue.add_argument("--role", required=True, choices=["hub", "node", "client"],
-                       help="hub (the orchestrator) or node (a partner)")
+                       help="hub (the orchestrator), node (a partner) or client (an "
+                       "application calling a hub's orchestrator port)")
     issue.add_argument("--organization", help="refuse the request unless it names this org")
     issue.add_argument("--days", type=int, default=365, help="validity (default 365)")
     issue.add_argument("--out", required=True, help="certificate file to write")
