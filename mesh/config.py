@@ -496,6 +496,13 @@ class RouterConfig(_Strict):
     multilingual: bool = True
     """Route requests the English model cannot read (Hindi, any non-Latin script, confidently
     non-English text) with the multilingual model (see mesh.router.multilingual)."""
+    review: bool = True
+    """Ask the stronger review model (all-mpnet-base-v2, when its packages are installed) about
+    English requests the first model is unsure of (see mesh.router.review)."""
+    review_gap: float = Field(0.1, ge=0, le=1)
+    """Review when the best two experts' scores are closer than this."""
+    review_band: float = Field(0.1, ge=0, le=1)
+    """Review when the best expert's similarity is this close to the threshold, either side."""
     multi_expert_margin: float = Field(0.03, ge=0, le=1)
     """Other experts within this margin of the best one also answer (compound requests)."""
     max_experts: int = Field(3, ge=1)

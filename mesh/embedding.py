@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 BUNDLED = "minilm-int8"
 _MAX_TOKENS = 128
+"""Longest input in tokens (``mesh.embedding_build.MAX_TOKENS`` matches it)."""
 
 
 def bundled_source_paths() -> tuple[Path, Path]:
@@ -77,6 +78,9 @@ class Embedder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or int(os.environ.get("MESH_EMBED_THREADS", "1"))
         opts.inter_op_num_threads = 1
+        # Worker threads that spin after a run steal the core the next (one-thread) request
+        # needs; a model used now and then (the review) should let them sleep.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session = ort.InferenceSession(
@@ -86,7 +90,11 @@ class Embedder:
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(str(model_path), str(e)) from e
         self._tokenizer.enable_truncation(_MAX_TOKENS)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        padding = self._tokenizer.padding  # a tokenizer.json may name its own pad token
+        if padding:
+            self._tokenizer.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"])
+        else:
+            self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()
         self.name = model

@@ -28,6 +28,7 @@ import hashlib
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,14 +132,64 @@ def layer_count(weights: dict[str, np.ndarray]) -> int:
     return max(found) + 1 if found else 0
 
 
-def build_graph(weights: dict[str, np.ndarray], num_heads: int) -> Any:
+@dataclass(frozen=True)
+class EncoderLayout:
+    """How one family of post-layer-norm encoders names its weights and what it computes.
+
+    Both families the mesh builds are BERT's arithmetic (embeddings + layer norm, then per layer
+    attention, add & norm, GELU feed-forward, add & norm); they differ in names, in the layout of
+    dense weights, in where positions start and in MPNet's relative position bias.
+    """
+
+    attention: tuple[str, str, str]
+    """Query, key and value layers under ``encoder.layer.<i>.attention.``."""
+    attention_output: str
+    attention_norm: str
+    transposed: bool
+    """Dense weights are stored [out, in] (PyTorch) rather than [in, out] (an ONNX export)."""
+    epsilon: float
+    position_offset: int
+    """Row of the position table that the first token reads (MPNet: padding index + 1)."""
+    token_types: bool
+    relative_buckets: int = 0
+    """Buckets of the relative position bias shared by all layers (0: none)."""
+
+
+BERT = EncoderLayout(
+    ("self.query", "self.key", "self.value"), "output.dense", "output.LayerNorm",
+    transposed=False, epsilon=LAYER_NORM_EPSILON, position_offset=0, token_types=True,
+)
+MPNET = EncoderLayout(
+    ("attn.q", "attn.k", "attn.v"), "attn.o", "LayerNorm",
+    transposed=True, epsilon=1e-5, position_offset=2, token_types=False, relative_buckets=32,
+)
+MAX_TOKENS = 128
+"""Longest input the relative position bias is precomputed for (the tokenizers truncate here)."""
+
+
+def relative_buckets(relative: np.ndarray, buckets: int, max_distance: int = 128) -> np.ndarray:
+    """MPNet's (and T5's bidirectional) bucket of each key-minus-query offset: exact buckets for
+    small distances, logarithmic ones up to ``max_distance``, one half per direction."""
+    half = buckets // 2
+    n = -relative
+    out = (n < 0).astype(np.int64) * half
+    n = np.abs(n)
+    exact = half // 2
+    scaled = np.log(np.maximum(n, 1) / exact) / np.log(max_distance / exact) * (half - exact)
+    large = np.minimum(exact + scaled.astype(np.int64), half - 1)
+    return out + np.where(n < exact, n, large)
+
+
+def build_graph(
+    weights: dict[str, np.ndarray], num_heads: int, layout: EncoderLayout = BERT
+) -> Any:
     """An ONNX model: inputs ``input_ids`` and ``attention_mask`` (int64 [batch, tokens],
     right-padded), output ``last_hidden_state`` (float32 [batch, tokens, hidden])."""
     from onnx import TensorProto, helper, numpy_helper
 
     layers = layer_count(weights)
     if layers == 0 or "embeddings.word_embeddings.weight" not in weights:
-        raise ValueError("not a BERT encoder export: no embedding or layer weights found")
+        raise ValueError("not an encoder: no embedding or layer weights found")
     initializers: list[Any] = []
     nodes: list[Any] = []
 
@@ -148,12 +199,17 @@ def build_graph(weights: dict[str, np.ndarray], num_heads: int) -> Any:
 
     def w(name: str) -> np.ndarray:
         if name not in weights:
-            raise ValueError(f"BERT weight '{name}' is missing from the model")
+            raise ValueError(f"encoder weight '{name}' is missing from the model")
         return weights[name]
 
+    def dense(name: str) -> np.ndarray:
+        matrix = w(name + ".weight")
+        return matrix.T if layout.transposed else matrix
+
     e = "embeddings."
-    # Token type is always 0: its embedding is folded into the position embeddings.
-    positions = w(e + "position_embeddings.weight") + w(e + "token_type_embeddings.weight")[0]
+    positions = w(e + "position_embeddings.weight")[layout.position_offset :]
+    if layout.token_types:  # token type is always 0: its embedding joins the positions
+        positions = positions + w(e + "token_type_embeddings.weight")[0]
     nodes += [
         helper.make_node("Cast", ["input_ids"], ["ids32"], to=TensorProto.INT32),
         helper.make_node("Cast", ["attention_mask"], ["mask32"], to=TensorProto.INT32),
@@ -163,38 +219,54 @@ def build_graph(weights: dict[str, np.ndarray], num_heads: int) -> Any:
              const("position", positions), "",
              const("emb_gamma", w(e + "LayerNorm.weight")),
              const("emb_beta", w(e + "LayerNorm.bias")), "mask32"],
-            ["h0", "mask_index"], domain=MS, epsilon=LAYER_NORM_EPSILON,
+            ["h0", "mask_index"], domain=MS, epsilon=layout.epsilon,
         ),
     ]
+    bias = ""
+    if layout.relative_buckets:
+        offsets = np.arange(MAX_TOKENS)[None, :] - np.arange(MAX_TOKENS)[:, None]
+        table = w("encoder.relative_attention_bias.weight")
+        full = table[relative_buckets(offsets, layout.relative_buckets)].transpose(2, 0, 1)[None]
+        nodes += [  # the [1, heads, T, T] corner of the precomputed bias for this input's T
+            helper.make_node("Shape", ["input_ids"], ["shape"]),
+            helper.make_node("Gather", ["shape", const("axis1", np.array([1], np.int64))], ["T"]),
+            helper.make_node("Concat", ["T", "T"], ["TT"], axis=0),
+            helper.make_node(
+                "Slice", [const("bias_full", full.astype(np.float32)),
+                          const("zeros2", np.zeros(2, np.int64)), "TT",
+                          const("axes23", np.array([2, 3], np.int64))], ["position_bias"],
+            ),
+        ]
+        bias = "position_bias"
     hidden = "h0"
     for i in range(layers):
         p = f"encoder.layer.{i}."
         a = p + "attention."
-        qkv_w = np.concatenate([w(f"{a}self.{k}.weight") for k in ("query", "key", "value")], 1)
-        qkv_b = np.concatenate([w(f"{a}self.{k}.bias") for k in ("query", "key", "value")])
+        qkv_w = np.concatenate([dense(a + k) for k in layout.attention], 1)
+        qkv_b = np.concatenate([w(f"{a}{k}.bias") for k in layout.attention])
+        attention_inputs = [hidden, const(f"qkv_w{i}", qkv_w), const(f"qkv_b{i}", qkv_b),
+                            "mask_index"] + (["", bias] if bias else [])
         nodes += [
-            helper.make_node(
-                "Attention", [hidden, const(f"qkv_w{i}", qkv_w), const(f"qkv_b{i}", qkv_b),
-                              "mask_index"],
-                [f"ctx{i}"], domain=MS, num_heads=num_heads,
-            ),
-            helper.make_node("MatMul", [f"ctx{i}", const(f"ao_w{i}", w(a + "output.dense.weight"))],
+            helper.make_node("Attention", attention_inputs, [f"ctx{i}"], domain=MS,
+                             num_heads=num_heads),
+            helper.make_node("MatMul", [f"ctx{i}", const(f"ao_w{i}",
+                                                         dense(a + layout.attention_output))],
                              [f"ao{i}"]),
             helper.make_node(
                 "SkipLayerNormalization",
-                [f"ao{i}", hidden, const(f"ln1_g{i}", w(a + "output.LayerNorm.weight")),
-                 const(f"ln1_b{i}", w(a + "output.LayerNorm.bias")),
-                 const(f"ao_b{i}", w(a + "output.dense.bias"))],
-                [f"x{i}"], domain=MS, epsilon=LAYER_NORM_EPSILON,
+                [f"ao{i}", hidden, const(f"ln1_g{i}", w(f"{a}{layout.attention_norm}.weight")),
+                 const(f"ln1_b{i}", w(f"{a}{layout.attention_norm}.bias")),
+                 const(f"ao_b{i}", w(f"{a}{layout.attention_output}.bias"))],
+                [f"x{i}"], domain=MS, epsilon=layout.epsilon,
             ),
             helper.make_node("MatMul", [f"x{i}", const(f"in_w{i}",
-                                                        w(p + "intermediate.dense.weight"))],
+                                                        dense(p + "intermediate.dense"))],
                              [f"in{i}"]),
             helper.make_node("BiasGelu", [f"in{i}", const(f"in_b{i}",
                                                           w(p + "intermediate.dense.bias"))],
                              [f"gelu{i}"], domain=MS),
             helper.make_node("MatMul", [f"gelu{i}", const(f"out_w{i}",
-                                                          w(p + "output.dense.weight"))],
+                                                          dense(p + "output.dense"))],
                              [f"out{i}"]),
         ]
         last = "last_hidden_state" if i == layers - 1 else f"h{i + 1}"
@@ -203,12 +275,12 @@ def build_graph(weights: dict[str, np.ndarray], num_heads: int) -> Any:
             [f"out{i}", f"x{i}", const(f"ln2_g{i}", w(p + "output.LayerNorm.weight")),
              const(f"ln2_b{i}", w(p + "output.LayerNorm.bias")),
              const(f"out_b{i}", w(p + "output.dense.bias"))],
-            [last], domain=MS, epsilon=LAYER_NORM_EPSILON,
+            [last], domain=MS, epsilon=layout.epsilon,
         ))
         hidden = last
     size = int(w(e + "word_embeddings.weight").shape[1])
     graph = helper.make_graph(
-        nodes, "bert-fused",
+        nodes, "encoder-fused",
         [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "tokens"])
          for n in ("input_ids", "attention_mask")],
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
@@ -218,6 +290,24 @@ def build_graph(weights: dict[str, np.ndarray], num_heads: int) -> Any:
     return helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)]
     )
+
+
+def read_safetensors(data: bytes) -> dict[str, np.ndarray]:
+    """The float32 tensors of a safetensors file (an 8-byte header length, a JSON header of
+    names, dtypes, shapes and byte ranges, then the raw little-endian data); views, no copy."""
+    import json
+    import struct
+
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    body = memoryview(data)[8 + length :]
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__" or meta["dtype"] != "F32":
+            continue
+        start, end = meta["data_offsets"]
+        out[name] = np.frombuffer(body[start:end], np.float32).reshape(meta["shape"])
+    return out
 
 
 def ensure_fast_model(source: Path) -> Path:

@@ -47,6 +47,8 @@ class RouteDecision:
     out_of_scope: bool
     threshold: float
     reason: str
+    reviewed: bool = False
+    """Taken again by the review model (``mesh.router.review``) because the first was unsure."""
 
     @property
     def best(self) -> ExpertScore | None:

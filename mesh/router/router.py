@@ -46,6 +46,7 @@ from mesh.router.head import HEAD_WEIGHT, LinearHead
 from mesh.router.index import ExampleIndex
 from mesh.router.language import LanguageDetector
 from mesh.router.multilingual import MultilingualSpace, shared_multilingual_embedder
+from mesh.router.review import Reviewer, ReviewSpace, needs_review
 from mesh.types import TurnRecord
 
 # A clause adds an expert only when it clearly belongs to it: ahead of its runner-up by this
@@ -63,6 +64,8 @@ class _State:
     calibration: Calibration
     head: LinearHead | None
     multilingual: MultilingualSpace | None
+    keys: tuple[str, ...] = ()
+    """Each expert's name and content key: what a review space must have been built from."""
 
 
 _blas_limited = False
@@ -92,6 +95,37 @@ def with_head(similarity: np.ndarray, margins: np.ndarray | None) -> np.ndarray:
     return np.clip(similarity + HEAD_WEIGHT * margins, 0.0, 1.0)
 
 
+def score_texts(
+    index: ExampleIndex,
+    head: LinearHead | None,
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    restrict_to: Sequence[str] | None,
+) -> list[list[ExpertScore]]:
+    """Per text (already embedded as ``vectors``), every candidate expert's score: similarity
+    plus the head's weighted margin (``coverage`` stays the similarity alone)."""
+    features = index.featurize(texts, vectors)
+    similarity, nearest = index.similarities(features)
+    margins = head.margins(features) if head is not None else None
+    return index.expert_scores(with_head(similarity, margins), similarity, nearest, restrict_to)
+
+
+def _review_embedder() -> Embedder:
+    from mesh.review_model import shared_review_embedder
+
+    return shared_review_embedder()
+
+
+def review_enabled(config: RouterConfig) -> bool:
+    """Whether this router asks the review model about unsure requests: configured on and its
+    packages installed (``mesh.review_model``)."""
+    if not config.review:
+        return False
+    from mesh.review_model import available
+
+    return available()
+
+
 class Router:
     """Routes requests to experts by their manifests' descriptions and examples."""
 
@@ -105,6 +139,10 @@ class Router:
         self._detector = LanguageDetector()
         empty = ExampleIndex([])
         self._state = _State(empty, calibrate(empty, config.threshold), None, None)
+        self._reviewer = (
+            Reviewer(_review_embedder, config.threshold, config.head)
+            if review_enabled(config) else None
+        )
 
     @property
     def embedder(self) -> Embedder:
@@ -144,7 +182,24 @@ class Router:
                 )
             calibration = calibrate(index, self.config.threshold)
             self._detector.detect("warm")  # loads py3langid (~0.5 s) here, not in a request
-            self._state = _State(index, calibration, head, multilingual)
+            keys = tuple(f"{e.name}\0{e.key}" for e in index.experts)
+            self._state = _State(index, calibration, head, multilingual, keys)
+            if self._reviewer is not None:
+                self._reviewer.submit(manifests, keys)
+
+    def wait_for_review(self, timeout: float) -> bool:
+        """Block until the review space for the current experts is ready (benchmarks, tests):
+        True when it is, or when this router has no review; False on timeout or failure."""
+        if self._reviewer is None:
+            return True
+        return self._reviewer.wait(self._state.keys, timeout)
+
+    @property
+    def review(self) -> ReviewSpace | None:
+        """The review space in force for the current experts (None: none, or not built yet)."""
+        if self._reviewer is None:
+            return None
+        return self._reviewer.space_for(self._state.keys)
 
     def expert_names(self) -> list[str]:
         """Experts the router knows, in manifest order."""
@@ -172,6 +227,15 @@ class Router:
         multi = self.multilingual_calibration
         if multi is not None:
             text += f". Multilingual model (non-English requests): {multi.explain()}"
+        review = self.review
+        if review is not None:
+            text += (
+                f". Review model (English requests the first model is unsure of): "
+                f"{review.calibration.explain()}"
+            )
+        elif self._reviewer is not None:
+            state = self._reviewer.failure or "being built"
+            text += f". Review model: not in force ({state})"
         return text
 
     def route(
@@ -205,9 +269,39 @@ class Router:
         decision = decide(
             scores, threshold, cfg.multi_expert_margin, cfg.max_experts, fallback, clause_winners
         )
-        decision = self._follow_up(state, text, decision, history, restrict_to, multi) or decision
         model = "multilingual model" if multi else "English model"
+        review = None if multi or self._reviewer is None else self.review
+        if review is not None and needs_review(
+            decision.scores, threshold, cfg.review_gap, cfg.review_band
+        ):
+            decision = self._review(review, text, decision, restrict_to, fallback, clause_winners)
+            model = "English model, reviewed"
+        decision = self._follow_up(state, text, decision, history, restrict_to, multi) or decision
         return replace(decision, reason=f"{decision.reason} [{language.describe()}, {model}]")
+
+    def _review(
+        self,
+        space: ReviewSpace,
+        text: str,
+        first: RouteDecision,
+        restrict_to: Sequence[str] | None,
+        fallback: str | None,
+        clause_winners: list[ExpertScore],
+    ) -> RouteDecision:
+        """The decision taken again in the review space (its scores and its threshold)."""
+        cfg = self.config
+        vectors = _review_embedder().embed([text])
+        scores = rank(score_texts(space.index, space.head, [text], vectors, restrict_to)[0])
+        decision = decide(
+            scores, space.calibration.threshold, cfg.multi_expert_margin, cfg.max_experts,
+            fallback, clause_winners,
+        )
+        best = first.scores[0]
+        note = (
+            f"reviewed by the stronger model: the first was unsure (best '{best.expert}' "
+            f"{best.score:.2f}, threshold {first.threshold:.2f})"
+        )
+        return replace(decision, reason=f"{decision.reason}; {note}", reviewed=True)
 
     def _threshold(self, state: _State, multi: bool) -> float:
         if multi and state.multilingual is not None and self.config.threshold is None:
@@ -229,11 +323,8 @@ class Router:
             scores = state.multilingual.score(text, restrict_to)
             return rank(scores), []
         texts = [text, *split_clauses(text)]
-        features = state.index.featurize(texts, self.query_embedder.embed(texts))
-        similarity, nearest = state.index.similarities(features)
-        margins = state.head.margins(features) if state.head is not None else None
-        per_text = state.index.expert_scores(
-            with_head(similarity, margins), similarity, nearest, restrict_to
+        per_text = score_texts(
+            state.index, state.head, texts, self.query_embedder.embed(texts), restrict_to
         )
         winners = [w for g in per_text[1:] if (w := clear_winner(g, CLAUSE_MARGIN)) is not None]
         return rank(per_text[0]), winners

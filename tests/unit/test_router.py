@@ -130,7 +130,7 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="module")
 def router(embedder: Embedder) -> Router:
-    r = Router(RouterConfig(), embedder)
+    r = Router(RouterConfig(review=False), embedder)
     r.set_experts(base_manifests())
     return r
 
@@ -187,7 +187,7 @@ def test_unrelated_request_is_out_of_scope(router: Router, text: str) -> None:
 
 
 def test_fallback_expert_answers_out_of_scope(embedder: Embedder) -> None:
-    r = Router(RouterConfig(fallback_expert="computing"), embedder)
+    r = Router(RouterConfig(review=False, fallback_expert="computing"), embedder)
     r.set_experts(base_manifests())
     decision = r.route("tell me a joke about cats")
     assert decision.out_of_scope
@@ -225,7 +225,7 @@ def test_compound_request_goes_to_both_experts(router: Router, text: str, expert
 
 
 def test_max_experts_caps_fan_out(embedder: Embedder) -> None:
-    r = Router(RouterConfig(max_experts=1), embedder)
+    r = Router(RouterConfig(review=False, max_experts=1), embedder)
     r.set_experts(base_manifests())
     text = "What fertilizer should I use for my wheat and how do I fix my slow laptop?"
     assert len(r.route(text).chosen) == 1
@@ -233,7 +233,7 @@ def test_max_experts_caps_fan_out(embedder: Embedder) -> None:
 
 def test_adding_an_expert_changes_routing_without_reembedding_others() -> None:
     counting = CountingEmbedder()
-    r = Router(RouterConfig(), counting)
+    r = Router(RouterConfig(review=False), counting)
     r.set_experts(base_manifests())
     per_expert = {n: 1 + len(ex) for n, (_, ex) in EXPERTS.items()}
     assert counting.texts_embedded == sum(per_expert.values())
@@ -301,7 +301,7 @@ def test_calibrated_threshold_is_explained(router: Router) -> None:
 
 
 def test_configured_threshold_wins(embedder: Embedder) -> None:
-    r = Router(RouterConfig(threshold=0.9), embedder)
+    r = Router(RouterConfig(review=False, threshold=0.9), embedder)
     r.set_experts(base_manifests())
     assert r.threshold == 0.9 and r.calibration.source == "configured"
     assert r.route("Should I refinance my car loan?").out_of_scope
@@ -314,7 +314,7 @@ def test_duplicate_names_are_rejected(router: Router) -> None:
 
 
 def test_router_without_experts_routes_nowhere(embedder: Embedder) -> None:
-    r = Router(RouterConfig(fallback_expert="general"), embedder)
+    r = Router(RouterConfig(review=False, fallback_expert="general"), embedder)
     decision = r.route("anything at all")
     assert decision.out_of_scope and decision.chosen == ["general"] and decision.scores == []
     assert calibrate(r._state.index).n_examples == 0
@@ -360,7 +360,7 @@ def test_clause_split_is_conservative() -> None:
 
 
 def test_concurrent_routes_during_updates(embedder: Embedder) -> None:
-    r = Router(RouterConfig(), embedder)
+    r = Router(RouterConfig(review=False), embedder)
     r.set_experts(base_manifests())
     all_names = {*EXPERTS, "cooking"}
     errors: list[BaseException] = []
@@ -402,7 +402,7 @@ def test_clinc150_domains(shared: Path, embedder: Embedder) -> None:
             i.replace("_", " ") for i in intents
         )
         manifests.append(manifest(name, description, rng.sample(by_domain[d], 30)))
-    r = Router(RouterConfig(), embedder)
+    r = Router(RouterConfig(review=False), embedder)
     r.set_experts(manifests)
 
     val = rng.sample(data["val"], 300)

@@ -60,8 +60,8 @@ def test_fused_rewrite_is_the_packaged_network(tmp_path: Path) -> None:
     assert np.einsum("ij,ij->i", a, b).min() > 0.9999
 
 
-def test_rewrite_refuses_a_model_without_bert_weights() -> None:
-    with pytest.raises(ValueError, match="not a BERT encoder"):
+def test_rewrite_refuses_a_model_without_encoder_weights() -> None:
+    with pytest.raises(ValueError, match="not an encoder"):
         build_graph({}, num_heads=12)
 
 
@@ -97,7 +97,7 @@ def test_scripts_and_languages() -> None:
 @pytest.fixture(scope="module")
 def bilingual_router() -> Router:
     """English-only experts: Hindi requests must still find them (cross-lingual)."""
-    r = Router(RouterConfig())
+    r = Router(RouterConfig(review=False))
     r.set_experts([
         manifest("weather", "Weather forecasts: rain, temperature, wind and storms.", [
             "What is the weather tomorrow in Delhi?", "Will it rain this weekend?",
@@ -139,7 +139,7 @@ def test_english_requests_stay_on_the_english_model(bilingual_router: Router) ->
 
 
 def test_router_without_head_or_multilingual_still_routes() -> None:
-    r = Router(RouterConfig(head=False, multilingual=False))
+    r = Router(RouterConfig(review=False, head=False, multilingual=False))
     r.set_experts([
         manifest("loans", "Loans and interest rates for households.", [
             "what rate for a car loan", "can I get a personal loan", "loan interest for students",

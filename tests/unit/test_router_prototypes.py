@@ -173,7 +173,7 @@ def test_large_experts_route_through_prototypes(
     clinc: tuple[list[ExpertManifest], list[tuple[str, str]]], embedder: Embedder
 ) -> None:
     manifests, val = clinc
-    router = Router(RouterConfig(multilingual=False), embedder)
+    router = Router(RouterConfig(review=False, multilingual=False), embedder)
     router.set_experts(manifests)
     assert FLOOR <= router.threshold <= CEILING
     correct = 0
