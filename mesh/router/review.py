@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 
 GROUPS = 10
 """Head classes per large expert in the review space (``mesh.router.head.sub_classes``)."""
+SCORE_FACTOR = 0.8
+"""The review judges scope on the score (similarity + head margin), not on similarity alone,
+against this fraction of its calibrated similarity threshold. The head pushes in-scope requests
+up and out-of-scope ones down, so the score separates them better: on CLINC150 validation,
+reviewing every request, in-scope accuracy 98.1% at out-of-scope recall 89% against 97.2% at
+91% on similarity (factors 0.7 / 0.8 / 0.9: 98.3% / 98.1% / 97.9% accuracy at recall 84% /
+89% / 91%)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,23 @@ class ReviewSpace:
     calibration: Calibration
     keys: tuple[str, ...]
     """Content keys of the manifests it was built from (in the fast model's terms)."""
+
+    @property
+    def threshold(self) -> float:
+        """What the best expert's score must reach to be in scope (see ``SCORE_FACTOR``)."""
+        if self.calibration.source == "configured" or self.head is None:
+            return self.calibration.threshold
+        return self.calibration.threshold * SCORE_FACTOR
+
+    def explain(self) -> str:
+        """The review's scope rule in a sentence, for ``mesh route``."""
+        text = self.calibration.explain()
+        if self.threshold != self.calibration.threshold:
+            text += (
+                f"; it judges scope on the score (similarity + head margin) against "
+                f"{SCORE_FACTOR} x {self.calibration.threshold:.2f} = {self.threshold:.2f}"
+            )
+        return text
 
 
 def build_space(

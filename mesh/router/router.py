@@ -231,7 +231,7 @@ class Router:
         if review is not None:
             text += (
                 f". Review model (English requests the first model is unsure of): "
-                f"{review.calibration.explain()}"
+                f"{review.explain()}"
             )
         elif self._reviewer is not None:
             state = self._reviewer.failure or "being built"
@@ -291,9 +291,11 @@ class Router:
         """The decision taken again in the review space (its scores and its threshold)."""
         cfg = self.config
         vectors = _review_embedder().embed([text])
-        scores = rank(score_texts(space.index, space.head, [text], vectors, restrict_to)[0])
+        scored = score_texts(space.index, space.head, [text], vectors, restrict_to)[0]
+        # scope is judged on the score itself (review.SCORE_FACTOR): drop the separate similarity
+        scores = rank(replace(s, similarity=None) for s in scored)
         decision = decide(
-            scores, space.calibration.threshold, cfg.multi_expert_margin, cfg.max_experts,
+            scores, space.threshold, cfg.multi_expert_margin, cfg.max_experts,
             fallback, clause_winners,
         )
         best = first.scores[0]
