@@ -8,11 +8,14 @@ experts embed with this class, so their vectors live in one space.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -125,6 +128,25 @@ class Embedder:
             idx = order[start : start + batch_size]
             out[idx] = self.embed([texts[i] for i in idx])
         return out
+
+
+T = TypeVar("T")
+
+
+def process_wide(factory: Callable[[], T]) -> Callable[[], T]:
+    """``factory`` made once per process on first use and shared after; concurrent first
+    callers wait for the one build (models are hundreds of MB: building twice is not free)."""
+    lock = threading.Lock()
+    made: list[T] = []
+
+    @functools.wraps(factory)
+    def get() -> T:
+        with lock:
+            if not made:
+                made.append(factory())
+            return made[0]
+
+    return get
 
 
 _shared: dict[str, Embedder] = {}

@@ -26,11 +26,10 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import zipfile
 from pathlib import Path
 
-from mesh.embedding import Embedder
+from mesh.embedding import Embedder, process_wide
 from mesh.embedding_build import MPNET, build_graph, cache_dir, read_safetensors
 from mesh.errors import ModelLoadError
 
@@ -127,20 +126,12 @@ def ensure_built() -> Path:
     return target
 
 
-_shared: Embedder | None = None
-_shared_lock = threading.Lock()
-
-
+@process_wide
 def shared_review_embedder() -> Embedder:
     """One per process (~440 MB of weights)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            folder = ensure_built()
-            embedder = Embedder(str(folder / "model.onnx"), threads=THREADS)
-            embedder.name = REVIEW
-            _shared = embedder
-        return _shared
+    embedder = Embedder(str(ensure_built() / "model.onnx"), threads=THREADS)
+    embedder.name = REVIEW
+    return embedder
 
 
 def main() -> None:

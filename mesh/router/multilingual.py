@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mesh.config import ExpertManifest
+from mesh.embedding import process_wide
 from mesh.router.calibration import Calibration, centroid_without_each
 from mesh.router.decision import ExpertScore
 from mesh.router.index import content_key, unit
@@ -77,17 +78,10 @@ class MultilingualEmbedder:
         return out.reshape(len(texts), -1)
 
 
-_shared: MultilingualEmbedder | None = None
-_shared_lock = threading.Lock()
-
-
+@process_wide
 def shared_multilingual_embedder() -> MultilingualEmbedder:
     """One per process (the model is ~70 MB)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = MultilingualEmbedder()
-        return _shared
+    return MultilingualEmbedder()
 
 
 def multilingual_rows(manifest: ExpertManifest) -> tuple[str, ...]:

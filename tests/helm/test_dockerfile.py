@@ -32,7 +32,8 @@ def test_chart_default_image_is_this_release() -> None:
 def test_installs_the_package_with_the_lock() -> None:
     text = _text()
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
-    assert "pip install -c requirements.lock ." in text
+    assert "pip install -c requirements.lock '.[review]'" in text
+    assert "MESH_CACHE_DIR=/opt/mesh/cache /opt/venv/bin/python -m mesh.review_model" in text
     assert "python -m mesh.demo.build /opt/mesh/artifacts" in text
     assert "MESH_DEMO_ARTIFACTS=/opt/mesh/artifacts" in text
 
