@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -56,3 +58,18 @@ def pid_alive(pid: int) -> bool:
     """True while the process runs; a zombie (exited, not yet reaped) counts as gone."""
     fields = proc_stat(pid)
     return fields is not None and fields[0] != "Z"
+
+
+def wait_gone(pids: Iterable[int], timeout_s: float = 5.0) -> bool:
+    """Wait until none of ``pids`` runs; True when they are all gone in time.
+
+    A killed process is not gone at once: it releases its memory first (an orchestrator
+    holding ~1 GB of models took long enough on two busy cores for `mesh down` to return while
+    it was still exiting).
+    """
+    deadline = time.monotonic() + timeout_s
+    waiting = [p for p in pids if pid_alive(p)]
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.05)
+        waiting = [p for p in waiting if pid_alive(p)]
+    return not waiting

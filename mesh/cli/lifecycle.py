@@ -158,7 +158,7 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def cmd_down(args: argparse.Namespace) -> int:
     from mesh.config import load_config
-    from mesh.runstate import RunState, pid_alive
+    from mesh.runstate import RunState, pid_alive, wait_gone
     from mesh.serving import cluster
 
     folder = load_config(config_path(args.config)).state_path()
@@ -176,6 +176,7 @@ def cmd_down(args: argparse.Namespace) -> int:
             time.sleep(0.1)
         if pid_alive(running.orchestrator_pid):
             os.kill(running.orchestrator_pid, signal.SIGKILL)
+        wait_gone([running.orchestrator_pid])
     if running.started_ray:
         print("stopping Ray ...", flush=True)
         cluster.stop_local_cluster(Path(running.ray_temp_dir))

@@ -113,6 +113,11 @@ def select_experts(
     return picked
 
 
+def _judged(score: ExpertScore) -> str:
+    """What the threshold was compared with: the similarity, or the score itself."""
+    return "score" if score.similarity is None else "similarity"
+
+
 def out_of_scope_reason(
     ranked: Sequence[ExpertScore], threshold: float, fallback: str | None
 ) -> str:
@@ -122,8 +127,8 @@ def out_of_scope_reason(
         return f"no expert is available for this request{then}"
     best = ranked[0]
     return (
-        f"out of scope: best match '{best.expert}' has similarity {best.coverage:.2f} < threshold "
-        f"{threshold:.2f} (nearest example: '{snippet(best.nearest_example)}'){then}"
+        f"out of scope: best match '{best.expert}' has {_judged(best)} {best.coverage:.2f} "
+        f"< threshold {threshold:.2f} (nearest example: '{snippet(best.nearest_example)}'){then}"
     )
 
 
@@ -134,8 +139,8 @@ def in_scope_reason(picked: Sequence[ExpertScore], threshold: float, margin: flo
     """
     best = picked[0]
     reason = (
-        f"best match '{best.expert}' (score {best.score:.2f}, similarity {best.coverage:.2f} ≥ "
-        f"threshold {threshold:.2f}), "
+        f"best match '{best.expert}' (score {best.score:.2f}, {_judged(best)} "
+        f"{best.coverage:.2f} ≥ threshold {threshold:.2f}), "
         f"nearest example: '{snippet(best.nearest_example)}'"
     )
     if len(picked) > 1:

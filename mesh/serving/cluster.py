@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from mesh.config import RayConfig
-from mesh.runstate import pid_alive, proc_stat
+from mesh.runstate import pid_alive, proc_stat, wait_gone
 
 _QUIET = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -161,6 +161,7 @@ def stop_local_cluster(temp_dir: Path, grace_s: float = 10.0) -> int:
         if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    wait_gone(targets)
     return len(targets)
 
 

@@ -84,6 +84,7 @@ def test_unrelated_request_stays_out_of_scope_after_review(reviewed: Router) -> 
     decision = reviewed.route("who won the football world cup in 1998?")
     assert decision.reviewed
     assert decision.out_of_scope, decision.reason
+    assert "has score" in decision.reason  # the review judges scope on its score
 
 
 def test_sure_requests_are_not_reviewed() -> None:
