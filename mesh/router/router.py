@@ -270,7 +270,8 @@ class Router:
             scores, threshold, cfg.multi_expert_margin, cfg.max_experts, fallback, clause_winners
         )
         model = "multilingual model" if multi else "English model"
-        review = None if multi or self._reviewer is None else self.review
+        # the review space of the same expert set this decision was scored on
+        review = None if multi or self._reviewer is None else self._reviewer.space_for(state.keys)
         if review is not None and needs_review(
             decision.scores, threshold, cfg.review_gap, cfg.review_band
         ):
