@@ -138,10 +138,10 @@ def in_scope_reason(picked: Sequence[ExpertScore], threshold: float, margin: flo
     A co-answerer's score is the one that chose it: for a clause winner, its clause's score.
     """
     best = picked[0]
+    similarity = "" if best.similarity is None else f", similarity {best.coverage:.2f}"
     reason = (
-        f"best match '{best.expert}' (score {best.score:.2f}, {_judged(best)} "
-        f"{best.coverage:.2f} ≥ threshold {threshold:.2f}), "
-        f"nearest example: '{snippet(best.nearest_example)}'"
+        f"best match '{best.expert}' (score {best.score:.2f}{similarity} ≥ threshold "
+        f"{threshold:.2f}), nearest example: '{snippet(best.nearest_example)}'"
     )
     if len(picked) > 1:
         others = ", ".join(f"'{s.expert}' ({s.score:.2f})" for s in picked[1:])

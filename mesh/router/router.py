@@ -17,6 +17,10 @@ together. The previous expert is preferred when, in that context, it clears the 
   runner-up by at least the margin).
 
 Otherwise the decision for the request alone stands, so a new, clear topic switches experts.
+
+Review: an English request the first model is unsure of, and that the conversation did not
+settle, is decided again by a stronger model in its own space (``review.py``): ~15% of
+CLINC150's requests, ~17 ms each, so the median stays the first model's.
 """
 
 from __future__ import annotations
@@ -272,12 +276,14 @@ class Router:
         model = "multilingual model" if multi else "English model"
         # the review space of the same expert set this decision was scored on
         review = None if multi or self._reviewer is None else self._reviewer.space_for(state.keys)
-        if review is not None and needs_review(
+        follow_up = self._follow_up(state, text, decision, history, restrict_to, multi)
+        if follow_up is not None:  # the conversation settled it, in the first model's space
+            decision = follow_up
+        elif review is not None and needs_review(
             decision.scores, threshold, cfg.review_gap, cfg.review_band
         ):
             decision = self._review(review, text, decision, restrict_to, fallback, clause_winners)
             model = "English model, reviewed"
-        decision = self._follow_up(state, text, decision, history, restrict_to, multi) or decision
         return replace(decision, reason=f"{decision.reason} [{language.describe()}, {model}]")
 
     def _review(

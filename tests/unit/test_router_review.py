@@ -17,6 +17,7 @@ from mesh.router import ExpertScore, Router
 from mesh.router.head import LinearHead, sub_classes
 from mesh.router.index import ExampleIndex
 from mesh.router.review import needs_review
+from mesh.types import TurnRecord
 from tests.support.manifests import manifest
 from tests.unit.test_router import EXPERTS, base_manifests
 
@@ -152,3 +153,18 @@ def test_grouped_head_splits_large_experts_and_keeps_one_margin_each() -> None:
     margins = head.margins(index.featurize(texts, Embedder().embed(texts)))
     assert margins.shape == (2, 2)
     assert margins.argmax(axis=1).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("follow_up", ["how much does it cost?", "and for adults?"])
+def test_follow_up_stays_with_previous_expert_when_reviews_are_on(
+    reviewed: Router, follow_up: str
+) -> None:
+    """The conversation rule settles an ambiguous follow-up before any review is asked."""
+    history = [TurnRecord(
+        "Is it safe to give my kid ibuprofen for a fever?", "Yes, at the dose for their weight.",
+        ("healthcare",),
+    )]
+    decision = reviewed.route(follow_up, history=history)
+    assert decision.chosen == ["healthcare"], decision.reason
+    assert not decision.reviewed
+    assert "follow-up" in decision.reason
