@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mesh.config import ExpertManifest, RouterConfig
-from mesh.embedding import Embedder, shared_embedder
+from mesh.embedding import Embedder, process_wide, shared_embedder
 from mesh.router.calibration import Calibration, calibrate
 from mesh.router.clauses import split_clauses
 from mesh.router.coalesce import CoalescingEmbedder
@@ -118,6 +118,12 @@ def _review_embedder() -> Embedder:
     from mesh.review_model import shared_review_embedder
 
     return shared_review_embedder()
+
+
+@process_wide
+def _review_queries() -> CoalescingEmbedder:
+    """The review model for requests: concurrent reviews share model runs (``coalesce.py``)."""
+    return CoalescingEmbedder(_review_embedder())
 
 
 def review_enabled(config: RouterConfig) -> bool:
@@ -297,7 +303,7 @@ class Router:
     ) -> RouteDecision:
         """The decision taken again in the review space (its scores and its threshold)."""
         cfg = self.config
-        vectors = _review_embedder().embed([text])
+        vectors = _review_queries().embed([text])
         scored = score_texts(space.index, space.head, [text], vectors, restrict_to)[0]
         # scope is judged on the score itself (review.SCORE_FACTOR): drop the separate similarity
         scores = rank(replace(s, similarity=None) for s in scored)

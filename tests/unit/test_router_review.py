@@ -6,6 +6,8 @@ background thread is the router's own, and every assertion reads real scores.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -185,3 +187,17 @@ def test_a_failed_build_leaves_routing_to_the_first_model() -> None:
     assert not reviewer.wait(keys, 30)
     assert reviewer.failure is not None and "not installed" in reviewer.failure
     assert reviewer.space_for(keys) is None
+
+
+def test_concurrent_reviews_share_runs_and_agree_with_one_at_a_time(reviewed: Router) -> None:
+    texts = [
+        "my pepper plants are wilting even though I water them",
+        "can I give my child paracetamol for a fever?",
+        "how do I lower the interest I pay on my credit card debt?",
+        "my computer freezes when I open a browser",
+    ] * 4
+    alone = [reviewed.route(t).chosen for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda t: reviewed.route(t), texts))
+    assert all(d.reviewed for d in together)
+    assert [d.chosen for d in together] == alone
