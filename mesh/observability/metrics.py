@@ -47,6 +47,11 @@ class MeshMetrics:
             ["expert", "version", "organization", "code"], registry=r)
         self.route_seconds = Histogram(
             "mesh_route_seconds", "Time spent routing one request.", buckets=_FAST, registry=r)
+        self.route_reviews = Counter(
+            "mesh_route_reviews",
+            "Requests the review model decided again because the first model was unsure "
+            "(mesh.router.review): its share of mesh_route_seconds_count is the review's cost.",
+            registry=r)
         self.expert_seconds = Histogram(
             "mesh_expert_seconds", "Time one expert took to answer, seen by the orchestrator.",
             ["expert", "version", "organization"], buckets=_SLOW, registry=r)

@@ -221,6 +221,8 @@ class Orchestrator:
                                                self._routable(tenant))
         seconds = time.perf_counter() - start
         self.metrics.route_seconds.observe(seconds)
+        if decision.reviewed:
+            self.metrics.route_reviews.inc()
         return decision, seconds * 1000
 
     async def _begin(self, cmd: AskCommand, timeout_s: float | None, tenant: Tenant) -> _Turn:

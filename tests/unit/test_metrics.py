@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mesh.config import ExpertManifest, OrchestratorConfig
+from mesh import review_model
+from mesh.config import ExpertManifest, OrchestratorConfig, RouterConfig
 from mesh.errors import ExpertNotFound
 from mesh.experts.transport import LocalTransport
 from mesh.federation.breaker import CircuitBreaker
@@ -145,3 +146,23 @@ def test_only_ray_serve_series_pass_through() -> None:
 def test_ray_collector_skips_a_node_that_does_not_answer() -> None:
     collector = RayServeCollector(urls=lambda: ["http://127.0.0.1:9/metrics"], timeout_s=0.5)
     assert list(collector.collect()) == []
+
+
+@pytest.mark.skipif(not review_model.available(), reason="the review model's packages are "
+                    "not installed (pip install 'mesh[review]')")
+def test_reviewed_requests_are_counted(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With a review band covering every score, each routed text request is reviewed once."""
+    folder = tmp_path_factory.mktemp("reviews")
+    manifest = ExpertManifest.model_validate(iris_fields(iris_model(folder)))
+    sessions = SessionStore(folder / "sessions.sqlite3")
+    try:
+        o = Orchestrator([manifest], LocalTransport([manifest]), sessions,
+                         OrchestratorConfig(port=0, metrics_port=None),
+                         RouterConfig(review_band=1.0))
+        assert o.router.wait_for_review(300)
+        before = _value(o, "mesh_route_reviews_total")
+        _ask(o, text="Which iris species has petals 1.4 cm long and 0.2 cm wide?", tensors=FLOWER)
+        _ask(o, tensors=FLOWER, experts=["iris"])  # named expert: not routed, not reviewed
+        assert _value(o, "mesh_route_reviews_total") == before + 1
+    finally:
+        sessions.close()
