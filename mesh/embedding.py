@@ -24,8 +24,9 @@ from mesh.errors import ModelLoadError
 log = logging.getLogger(__name__)
 
 BUNDLED = "minilm-int8"
-_MAX_TOKENS = 128
-"""Longest input in tokens (``mesh.embedding_build.MAX_TOKENS`` matches it)."""
+MAX_TOKENS = 128
+"""Longest input in tokens: the tokenizer truncates here, and the review model's relative
+position bias is precomputed up to here (``mesh.embedding_build``)."""
 
 
 def bundled_source_paths() -> tuple[Path, Path]:
@@ -92,7 +93,7 @@ class Embedder:
             self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(str(model_path), str(e)) from e
-        self._tokenizer.enable_truncation(_MAX_TOKENS)
+        self._tokenizer.enable_truncation(MAX_TOKENS)
         padding = self._tokenizer.padding  # a tokenizer.json may name its own pad token
         if padding:
             self._tokenizer.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"])

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from mesh.embedding import MAX_TOKENS
+
 NUM_HEADS = 12
 """all-MiniLM-L6-v2's attention heads."""
 BUILD = "fused2"
@@ -163,8 +165,6 @@ MPNET = EncoderLayout(
     ("attn.q", "attn.k", "attn.v"), "attn.o", "LayerNorm",
     transposed=True, epsilon=1e-5, position_offset=2, token_types=False, relative_buckets=32,
 )
-MAX_TOKENS = 128
-"""Longest input the relative position bias is precomputed for (the tokenizers truncate here)."""
 
 
 def relative_buckets(relative: np.ndarray, buckets: int, max_distance: int = 128) -> np.ndarray:

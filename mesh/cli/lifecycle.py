@@ -171,12 +171,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     if running.orchestrator_pid and pid_alive(running.orchestrator_pid):
         print(f"stopping the orchestrator (pid {running.orchestrator_pid}) ...", flush=True)
         os.kill(running.orchestrator_pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while pid_alive(running.orchestrator_pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(running.orchestrator_pid):
+        if not wait_gone([running.orchestrator_pid], timeout_s=15):
             os.kill(running.orchestrator_pid, signal.SIGKILL)
-        wait_gone([running.orchestrator_pid])
+            wait_gone([running.orchestrator_pid])
     if running.started_ray:
         print("stopping Ray ...", flush=True)
         cluster.stop_local_cluster(Path(running.ray_temp_dir))
