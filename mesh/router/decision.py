@@ -113,7 +113,7 @@ def select_experts(
     return picked
 
 
-def _judged(score: ExpertScore) -> str:
+def judged_on(score: ExpertScore) -> str:
     """What the threshold was compared with: the similarity, or the score itself."""
     return "score" if score.similarity is None else "similarity"
 
@@ -127,7 +127,7 @@ def out_of_scope_reason(
         return f"no expert is available for this request{then}"
     best = ranked[0]
     return (
-        f"out of scope: best match '{best.expert}' has {_judged(best)} {best.coverage:.2f} "
+        f"out of scope: best match '{best.expert}' has {judged_on(best)} {best.coverage:.2f} "
         f"< threshold {threshold:.2f} (nearest example: '{snippet(best.nearest_example)}'){then}"
     )
 

@@ -43,6 +43,7 @@ from mesh.router.decision import (
     decide,
     is_ambiguous,
     is_weak,
+    judged_on,
     rank,
     snippet,
 )
@@ -50,7 +51,7 @@ from mesh.router.head import HEAD_WEIGHT, LinearHead
 from mesh.router.index import ExampleIndex
 from mesh.router.language import LanguageDetector
 from mesh.router.multilingual import MultilingualSpace, shared_multilingual_embedder
-from mesh.router.review import Reviewer, ReviewSpace, needs_review
+from mesh.router.review import Reviewer, ReviewSpace, needs_review, scope_threshold
 from mesh.types import TurnRecord
 
 # A clause adds an expert only when it clearly belongs to it: ahead of its runner-up by this
@@ -301,20 +302,24 @@ class Router:
         fallback: str | None,
         clause_winners: list[ExpertScore],
     ) -> RouteDecision:
-        """The decision taken again in the review space (its scores and its threshold)."""
+        """The decision taken again in the review space: ranked by its scores, in scope by
+        both models' evidence (``review.scope_threshold``)."""
         cfg = self.config
         vectors = _review_queries().embed([text])
         scored = score_texts(space.index, space.head, [text], vectors, restrict_to)[0]
         # scope is judged on the score itself (review.SCORE_FACTOR): drop the separate similarity
         scores = rank(replace(s, similarity=None) for s in scored)
-        decision = decide(
-            scores, space.threshold, cfg.multi_expert_margin, cfg.max_experts,
-            fallback, clause_winners,
-        )
         best = first.scores[0]
+        first_margin = best.coverage - first.threshold
+        decision = decide(
+            scores, scope_threshold(space, first_margin), cfg.multi_expert_margin,
+            cfg.max_experts, fallback, clause_winners,
+        )
         note = (
             f"reviewed by the stronger model: the first was unsure (best '{best.expert}' "
-            f"{best.score:.2f}, threshold {first.threshold:.2f})"
+            f"{best.score:.2f}, its {judged_on(best)} {best.coverage:.2f} against threshold "
+            f"{first.threshold:.2f}, margin {first_margin:+.2f}, which moves the review's "
+            f"threshold {space.threshold:.2f} to {decision.threshold:.2f})"
         )
         return replace(decision, reason=f"{decision.reason}; {note}", reviewed=True)
 

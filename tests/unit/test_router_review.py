@@ -7,19 +7,20 @@ background thread is the router's own, and every assertion reads real scores.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mesh import review_model
-from mesh.config import RouterConfig
+from mesh.config import RouterConfig, load_manifest
 from mesh.embedding import Embedder
 from mesh.embedding_build import relative_buckets
 from mesh.errors import ModelLoadError
 from mesh.router import ExpertScore, Router
 from mesh.router.head import LinearHead, sub_classes
 from mesh.router.index import ExampleIndex
-from mesh.router.review import Reviewer, needs_review
+from mesh.router.review import Reviewer, needs_review, scope_threshold
 from mesh.types import TurnRecord
 from tests.support.manifests import manifest
 from tests.unit.test_router import EXPERTS, base_manifests
@@ -201,3 +202,45 @@ def test_concurrent_reviews_share_runs_and_agree_with_one_at_a_time(reviewed: Ro
         together = list(pool.map(lambda t: reviewed.route(t), texts))
     assert all(d.reviewed for d in together)
     assert [d.chosen for d in together] == alone
+
+
+DEMO_MANIFESTS = Path(__file__).resolve().parents[2] / "mesh" / "demo" / "manifests"
+
+
+@pytest.fixture(scope="module")
+def demo_router() -> Router:
+    """The router over the demo's own five experts, with its default review settings."""
+    router = Router(RouterConfig())
+    router.set_experts([load_manifest(p) for p in sorted(DEMO_MANIFESTS.glob("*.yaml"))])
+    assert router.wait_for_review(300), router.explain_thresholds()
+    return router
+
+
+@pytest.mark.parametrize("text", ["tell me a joke", "which expert covers cooking pasta?"])
+def test_review_alone_does_not_let_in_what_both_models_doubt(demo_router: Router,
+                                                             text: str) -> None:
+    """The demo's experts have few, diverse examples, so the review's own threshold is low:
+    these two cleared it by 0.01-0.02 while MiniLM had them under its threshold. Scope weighs
+    both margins, so they stay out of scope (the first model's margin, negative, raises the
+    review's threshold for them)."""
+    space = demo_router.review
+    assert space is not None
+    decision = demo_router.route(text)
+    assert decision.reviewed, decision.reason
+    assert decision.out_of_scope, decision.reason
+    assert decision.scores[0].score >= space.threshold  # the review alone would have let it in
+    assert decision.threshold > space.threshold
+    assert f"moves the review's threshold {space.threshold:.2f}" in decision.reason
+
+
+def test_a_request_both_models_cover_still_reaches_its_expert(demo_router: Router) -> None:
+    decision = demo_router.route("my wheat leaves have rust, will my harvest be smaller?")
+    assert decision.chosen[:1] == ["crop-yield"], decision.reason
+
+
+def test_scope_threshold_moves_by_the_first_models_margin(reviewed: Router) -> None:
+    space = reviewed.review
+    assert space is not None
+    assert scope_threshold(space, 0.05) == pytest.approx(space.threshold - 0.05)
+    assert scope_threshold(space, -0.05) == pytest.approx(space.threshold + 0.05)
+    assert scope_threshold(space, 0.0) == pytest.approx(space.threshold)
