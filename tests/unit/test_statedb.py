@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,8 @@ def test_many_openers_of_a_new_file_all_succeed(tmp_path: Path) -> None:
         path = tmp_path / f"state-{trial}.sqlite3"
         errors = _open_together(path)
         assert not errors, f"trial {trial}: {errors[:2]}"
-        mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+        with closing(sqlite3.connect(path)) as check:
+            mode = check.execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
 
 
